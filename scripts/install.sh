@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Create .venv (if missing), install hpcm-balanced with its dev tools, register the Jupyter kernel.
+# Works offline where the package index is local; torch resolves to 2.14.1 (CUDA build, runs on CPU).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then "$PY" -m venv .venv; fi
+.venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
+.venv/bin/python -m pip install -q -e ".[dev]" 2>&1 | grep -vE "^WARNING: Location|is neither a file nor a directory" || true
+.venv/bin/python -c "import hpcm_balanced, torch, torchvision, compressai, nbdev" \
+  || { echo "install failed: hpcm_balanced or one of its dependencies does not import" >&2; exit 1; }
+# A kernel named hpcm-balanced, so JupyterLab and papermill (-k hpcm-balanced) find this environment.
+.venv/bin/python -m ipykernel install --user --name hpcm-balanced --display-name "Python (hpcm-balanced)" >/dev/null
+echo "installed: $(.venv/bin/python -c 'import hpcm_balanced,torch,compressai; print("hpcm_balanced", hpcm_balanced.__version__, "| torch", torch.__version__, "| compressai", compressai.__version__)')"
