@@ -4,7 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install.sh
-export PATH="$PWD/.venv/bin:$PATH" WANDB_MODE=offline WANDB_SILENT=true MPLBACKEND=Agg
+# One BLAS/OpenMP thread per notebook worker: CI has 2 cores and 2 workers, and oversubscription was measured
+# to slow the CPU training cells ~20x.
+export PATH="$PWD/.venv/bin:$PATH" WANDB_MODE=offline WANDB_SILENT=true MPLBACKEND=Agg OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} MKL_NUM_THREADS=${MKL_NUM_THREADS:-1}
 nbdev_export
 if ! git diff --exit-code --stat -- hpcm_balanced/; then
   echo "hpcm_balanced/ differs from what nbdev_export writes: run nbdev_export and commit the result." >&2
