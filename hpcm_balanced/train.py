@@ -25,6 +25,8 @@ from . import models as hpcm_models
 from .data import make_dataset, BuiltinDataset, BUILTIN_IMAGES, kodak_dir, bsds500_dir
 from . import checkpoint as ckpt_lib
 from .checkpoint import CheckpointManager
+from .finetune import (ROLES, SCALES, DISTILL_TARGETS, param_groups, parameter_roles, expand_roles,
+                                    parse_lr_mult, ScaleEarlyStopping, distillation_loss, freeze_teacher)
 
 # %% auto #0
 __all__ = ['OFFICIAL_LR_MILESTONES', 'OFFICIAL_LR_GAMMA', 'BALANCED_UPDATES', 'METRICS', 'WANDB_MODES',
@@ -91,6 +93,14 @@ class TrainConfig:
     finetune: bool = _opt(False, 'start from `checkpoint` (ours or the authors\' HPCM file) with finetune_lr')
     finetune_lr: float = _opt(1e-5, 'learning rate when finetune is True')
     checkpoint: str | None = _opt(None, 'weights to fine-tune from (.pth/.pt)')
+    freeze: list[str] = _opt([], 'parameter groups to freeze, roles or aliases (transforms hyperprior: context only)')
+    lr_mult: list[str] = _opt([], "per-group LR multipliers as 'group:m', e.g. context:2 attention:0.5")
+    scale_patience: int = _opt(0, "epochs a scale's validation rate may stall before its context stops (0: off)")
+    scale_min_delta: float = _opt(0.0, 'relative drop of a scale rate that counts as an improvement')
+    distill_alpha: float = _opt(0.0, 'weight of the distillation loss towards the teacher (0: off)')
+    distill_on: list[str] = _opt(list(DISTILL_TARGETS), "what to distill: 'entropy' (means, log-scales), 'recon' (x_hat)")
+    teacher: str | None = _opt(None, 'teacher checkpoint for distillation (None: `checkpoint`, the model before fine-tuning)')
+    teacher_model: str | None = _opt(None, 'teacher variant, one of models.MODEL_NAMES (None: same as model)')
     # run
     run_name: str = _opt('demo', 'run folder name under runs_dir')
     runs_dir: str | None = _opt(None, 'parent of run folders; None: <repo>/runs (or $HPCM_RUNS)')
@@ -110,6 +120,7 @@ class TrainConfig:
 
     def __post_init__(self):
         if isinstance(self.model, str): self.model = self.model.lower()
+        if isinstance(self.teacher_model, str): self.teacher_model = self.teacher_model.lower()
         self.validate()
 
     # ---- derived choices -------------------------------------------------------------------------------------
@@ -323,6 +334,30 @@ def _config_errors(c: TrainConfig) -> list[str]:
         e.append("finetune=True needs checkpoint=<path to a .pth/.pt file> (one of ours or the authors' HPCM file)")
     if c.checkpoint is not None and not Path(c.checkpoint).expanduser().is_file():
         e.append(f"checkpoint={c.checkpoint!r} is not an existing file")
+    # context-aware fine-tuning
+    try: frozen, mult = set(expand_roles(c.freeze)), parse_lr_mult(c.lr_mult)
+    except ValueError as err: e.append(f"freeze={c.freeze!r} / lr_mult={c.lr_mult!r}: {err}")
+    else:
+        if frozen == set(ROLES): e.append(f"freeze={c.freeze!r} freezes every parameter group: nothing left to train")
+        if frozen & set(mult):
+            e.append(f"lr_mult names frozen group(s) {sorted(frozen & set(mult))}; drop them from lr_mult or from freeze")
+    if c.scale_patience < 0: e.append(f"scale_patience={c.scale_patience!r} must be >= 0 (0 turns it off)")
+    if not 0 <= c.scale_min_delta < 1: e.append(f"scale_min_delta={c.scale_min_delta!r} must be in [0, 1)")
+    if not (c.distill_alpha >= 0 and math.isfinite(c.distill_alpha)):
+        e.append(f"distill_alpha={c.distill_alpha!r} must be a finite number >= 0 (0 turns distillation off)")
+    if not c.distill_on or any(t not in DISTILL_TARGETS for t in c.distill_on):
+        e.append(f"distill_on={c.distill_on!r}: choose one or both of {', '.join(map(repr, DISTILL_TARGETS))}")
+    if c.teacher_model is not None: add(_choice_error('teacher_model', c.teacher_model, hpcm_models.MODEL_NAMES))
+    if c.teacher is not None and not Path(c.teacher).expanduser().is_file():
+        e.append(f"teacher={c.teacher!r} is not an existing file")
+    if c.distill_alpha > 0 and c.teacher is None and c.checkpoint is None:
+        e.append("distill_alpha > 0 needs a teacher: teacher=<checkpoint file>, or checkpoint=<file> to distill from "
+                 "the model before fine-tuning")
+    t_name = c.teacher_model or c.model
+    if (c.distill_alpha > 0 and 'entropy' in c.distill_on and t_name in hpcm_models.HPCM_CONFIGS
+            and c.model in hpcm_models.HPCM_CONFIGS and hpcm_models.HPCM_CONFIGS[t_name].M != hpcm_models.HPCM_CONFIGS[c.model].M):
+        e.append(f"teacher_model={t_name!r} has a latent width M={hpcm_models.HPCM_CONFIGS[t_name].M}, the student "
+                 f"{hpcm_models.HPCM_CONFIGS[c.model].M}: its entropy parameters cannot be compared; use distill_on=['recon']")
     # run
     add(_choice_error('wandb_mode', c.wandb_mode, WANDB_MODES))
     if not c.run_name or any(ch in c.run_name for ch in '/\\') or c.run_name in ('.', '..'):
@@ -353,10 +388,10 @@ class MilestoneLR:
         return lr
 
     def apply(self, optimizer: torch.optim.Optimizer, epoch: int) -> float:
-        "Set every parameter group's LR for `epoch`; returns it."
+        "Set every parameter group's LR for `epoch` (times the group's `lr_mult`, default 1); returns the base LR."
         self.epoch = int(epoch)
         lr = self.lr_at(epoch)
-        for g in optimizer.param_groups: g['lr'] = lr
+        for g in optimizer.param_groups: g['lr'] = lr * g.get('lr_mult', 1.0)
         return lr
 
     def state_dict(self) -> dict:
@@ -696,8 +731,13 @@ class Trainer:
         self.criterion = (HierarchicalLoss(cfg.lmbda, cfg.metric, decomposition='real') if self.kind == 'hierarchical'
                           else RateDistortionLoss(cfg.lmbda, cfg.metric))
         self.gamma_scheduler = self._make_gamma_scheduler()
-        self.params = [p for p in self.model.parameters() if p.requires_grad]
+        self.param_groups = param_groups(self.model, cfg.freeze, cfg.lr_mult)   # sets requires_grad=False on `freeze`
+        self.params = [p for g in self.param_groups for p in g['params']]
         self.optimizer = self._make_optimizer()
+        self.scale_stopping = ScaleEarlyStopping(cfg.scale_patience, cfg.scale_min_delta) if cfg.scale_patience else None
+        self.stopped_params: list[torch.nn.Parameter] = []    # of the stopped scales: gradients dropped each step
+        self.teacher_from = None
+        self.teacher = self._make_teacher()
         self.lr_schedule = MilestoneLR(cfg.base_lr, cfg.lr_milestone_epochs(), cfg.lr_gamma)
         self.epoch, self.global_step, self.skipped_batches, self.consecutive_bad = 0, 0, 0, 0
         self.best_val, self.last_val = math.inf, {}
@@ -745,13 +785,32 @@ class Trainer:
 
     def _make_optimizer(self) -> torch.optim.Optimizer:
         cfg = self.config
-        if self.kind == 'adam': return torch.optim.Adam(self.params, lr=cfg.base_lr)
+        if self.kind == 'adam': return torch.optim.Adam(self.param_groups, lr=cfg.base_lr)
         if self.kind == 'balanced':
-            return Balanced(self.params, lr=cfg.base_lr, n_tasks=2, gamma=self.gamma_scheduler.gamma, w_lr=cfg.w_lr,
+            return Balanced(self.param_groups, lr=cfg.base_lr, n_tasks=2, gamma=self.gamma_scheduler.gamma, w_lr=cfg.w_lr,
                             max_norm=cfg.clip_max_norm, update_mode=cfg.balanced_update)
-        return HierarchicalBalanced(self.params, lr=cfg.base_lr, gammas=self.gamma_scheduler.gammas,
+        return HierarchicalBalanced(self.param_groups, lr=cfg.base_lr, gammas=self.gamma_scheduler.gammas,
                                     scale_weights=cfg.scale_weights, w_lr=cfg.w_lr, max_norm=cfg.clip_max_norm,
                                     update_mode=cfg.balanced_update)
+
+    def _make_teacher(self) -> torch.nn.Module | None:
+        "The frozen distillation teacher (None when `distill_alpha` is 0): `teacher`, else `checkpoint`."
+        cfg = self.config
+        if cfg.distill_alpha == 0: return None
+        name = cfg.teacher_model or cfg.model
+        teacher = hpcm_models.get_model(name)
+        self.teacher_from = load_pretrained(teacher, cfg.teacher or cfg.checkpoint, name)
+        return freeze_teacher(teacher).to(self.device)
+
+    def _apply_scale_stops(self) -> list[str]:
+        "Collect the parameters of the stopped scales' roles; returns those roles."
+        roles, names = set(self.scale_stopping.frozen_roles()), parameter_roles(self.model)
+        self.stopped_params = [p for n, p in self.model.named_parameters() if names[n] in roles and p.requires_grad]
+        return [r for r in ROLES if r in roles]
+
+    def _drop_stopped_grads(self) -> None:
+        "After backward: no gradient for the stopped scales' modules, so no optimizer moves them."
+        for p in self.stopped_params: p.grad = None
 
     # ---- checkpoints -----------------------------------------------------------------------------------------
     def state_dict(self) -> dict:
@@ -761,6 +820,7 @@ class Trainer:
                     gamma_scheduler=self.gamma_scheduler.state_dict() if self.gamma_scheduler is not None else None,
                     epoch=self.epoch - 1, next_epoch=self.epoch, global_step=self.global_step,
                     skipped_batches=self.skipped_batches, best_val=self.best_val, last_val=dict(self.last_val),
+                    scale_stopping=self.scale_stopping.state_dict() if self.scale_stopping is not None else None,
                     rng=rng_state(), config=self.config.to_dict())
 
     def _resume(self, path: Path) -> str:
@@ -777,6 +837,8 @@ class Trainer:
         self.optimizer.load_state_dict(state['optimizer'])
         self.lr_schedule.load_state_dict(state['lr_schedule'])
         if self.gamma_scheduler is not None: self.gamma_scheduler.load_state_dict(state['gamma_scheduler'])
+        if self.scale_stopping is not None and state.get('scale_stopping'):
+            self.scale_stopping.load_state_dict(state['scale_stopping']); self._apply_scale_stops()
         self.epoch, self.global_step = state['next_epoch'], state['global_step']
         self.skipped_batches, self.best_val, self.last_val = state['skipped_batches'], state['best_val'], state['last_val']
         if self.dist.is_main: truncate_metrics(self.run_dir, self.epoch - 1)
@@ -839,25 +901,35 @@ class Trainer:
         """One optimizer step on batch `x` (B,3,P,P) in [0,1]. Returns the step's log row, or None if skipped."""
         cfg, opt = self.config, self.optimizer
         opt.zero_grad(set_to_none=True)
-        res = self.criterion(self._forward(self.net, x), x)
+        out = self._forward(self.net, x)
+        res = self.criterion(out, x)
         tasks = self._task_losses(res)
+        distill = None
+        if self.teacher is not None:   # same mode as the student: identical weights give exactly zero
+            self.teacher.train(self.model.training)
+            with torch.no_grad(): t_out = self._forward(self.teacher, x)
+            distill = distillation_loss(out, t_out, cfg.distill_on)['distill']
         n = 0 if tasks is None else tasks.numel()
         bpp_keys = sorted(k for k in res if k.startswith('bpp_') and k != 'bpp_loss' and torch.is_tensor(res[k]) and res[k].dim() == 0)
         names = ['loss', 'bpp', 'mse', 'distortion'] + bpp_keys
         local = torch.stack([res['loss'], res['bpp_loss'], res['mse_loss'], res['distortion']] + [res[k] for k in bpp_keys]).detach()
+        if distill is not None: names, local = names + ['distill'], torch.cat([local, distill.detach()[None]])
         if tasks is not None: local = torch.cat([tasks.detach(), local])
         avg = self.dist.mean(local)
         if not bool(torch.isfinite(avg).all()):      # identical on every rank: all skip together
             return self._skip(epoch, 'non-finite loss')
         if tasks is None:
-            res['loss'].backward()
+            (res['loss'] if distill is None else res['loss'] + cfg.distill_alpha * distill).backward()
+            self._drop_stopped_grads()
             norm = torch.nn.utils.clip_grad_norm_(self.params, cfg.clip_max_norm if cfg.clip_max_norm > 0 else math.inf)
             grad_norm = float(norm)
             if not math.isfinite(grad_norm): return self._skip(epoch, 'non-finite gradient')
             opt.step()
         else:
             opt_in = tasks if not self.dist.enabled else tasks + (avg[:n] - tasks.detach())   # value: mean, grad: local
-            opt.weighted_loss(opt_in).backward()
+            loss = opt.weighted_loss(opt_in)
+            (loss if distill is None else loss + cfg.distill_alpha * distill).backward()   # distill: outside the task weights
+            self._drop_stopped_grads()
             opt.step()
             grad_norm = float(opt.last_grad_norm)
             if getattr(opt, 'last_step_skipped', False): return self._skip(epoch, 'non-finite gradient')
@@ -868,7 +940,7 @@ class Trainer:
                 if bool(torch.isfinite(after).all()): opt.update_task_weights(after)
         self.consecutive_bad = 0
         vals = avg.cpu().tolist()
-        row = dict(event='step', epoch=epoch, step=self.global_step, lr=opt.param_groups[0]['lr'], grad_norm=grad_norm)
+        row = dict(event='step', epoch=epoch, step=self.global_step, lr=self.lr_schedule.lr_at(epoch), grad_norm=grad_norm)
         task_names = BALANCED_TASKS if self.kind == 'balanced' else HIERARCHICAL_TASKS
         if self.kind == 'hierarchical': row.update({f'train/{k}': v for k, v in zip(task_names, vals[:n])})
         row.update({f'train/{k}': v for k, v in zip(names, vals[n:])})
@@ -921,6 +993,7 @@ class Trainer:
             tot['val/psnr'] += float((10 * torch.log10(1.0 / mse_i.clamp_min(1e-10))).sum())
             for key, name in (('loss', 'loss'), ('bpp_loss', 'bpp'), ('distortion', 'distortion'), ('mse_loss', 'mse')):
                 tot[f'val/{name}'] += float(res[key]) * b
+            for key in out['likelihoods']: tot[f'val/bpp_{key}'] += float(res[f'bpp_{key}']) * b   # per scale
             if self.kind == 'hierarchical':
                 for key, v in res['tasks'].items(): tot[f'val/{key}'] += float(v) * b
             n += b
@@ -941,13 +1014,28 @@ class Trainer:
         elif self.kind == 'hierarchical':
             self.gamma_scheduler.step(scale_losses=[val['val/s1'], val['val/s2'], val['val/s3']])
 
+    def _update_scale_stopping(self, epoch: int, val: dict) -> list[str]:
+        "Feed the per-scale validation rates to the early stopping; stop (and log) the scales that stalled."
+        if self.scale_stopping is None: return []
+        new = self.scale_stopping.update(epoch, {s: val[f'val/bpp_y_{s}'] for s in SCALES})
+        if new:
+            roles = self._apply_scale_stops()
+            if self.dist.is_main:
+                self.logger.log(dict(event='scale_stop', epoch=epoch, step=self.global_step, scales=new, frozen_roles=roles,
+                                     **{f'val/bpp_y_{s}': val[f'val/bpp_y_{s}'] for s in new}))
+                tqdm.write(f"epoch {epoch + 1}: scale(s) {', '.join(new)} stopped (validation rate flat for "
+                           f"{self.scale_stopping.patience} epochs); not updated from now on: {', '.join(roles)}")
+        return new
+
     def fit(self) -> dict:
         """Run the remaining epochs, then the final evaluation. Returns the final metrics (+ `run_dir`)."""
         cfg, t0 = self.config, time.time()
         try:
             if self.dist.is_main:
                 self.logger.log(dict(event='start', epoch=self.epoch - 1, step=self.global_step, resumed_from=self.resumed_from,
-                                     finetuned_from=self.finetuned_from, validation=self.val_note,
+                                     finetuned_from=self.finetuned_from, teacher=self.teacher_from, validation=self.val_note,
+                                     param_groups={g['name']: g['lr_mult'] for g in self.param_groups},
+                                     frozen=[r for r in ROLES if r in set(expand_roles(cfg.freeze))],
                                      world_size=self.dist.world_size, device=str(self.device)))
             for epoch in range(self.epoch, cfg.epochs):
                 te = time.time()
@@ -960,6 +1048,7 @@ class Trainer:
                     raise NonFiniteLossError(f"validation loss is {val['val/loss']} after epoch {epoch}; last good "
                                              f"checkpoint: {self.ckpt.latest()}")
                 self._step_gamma(val)
+                self._update_scale_stopping(epoch, val)
                 is_best = val['val/loss'] < self.best_val
                 if is_best: self.best_val = val['val/loss']
                 self.epoch, self.last_val = epoch + 1, val
