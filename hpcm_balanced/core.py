@@ -12,8 +12,9 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['SCALES', 'repo_root', 'shared_dir', 'shared_path', 'runs_dir', 'get_device', 'seed_everything', 'machine_info',
-           'write_bench', 'rng_state', 'set_rng_state', 'jsonable', 'write_json']
+__all__ = ['CHART_FORMATS', 'SCALES', 'repo_root', 'shared_dir', 'shared_path', 'runs_dir', 'get_device', 'seed_everything',
+           'machine_info', 'write_bench', 'rng_state', 'set_rng_state', 'jsonable', 'write_json',
+           'enable_offline_charts']
 
 # %% ../nbs/00_core.ipynb #f1794b3b
 def repo_root(start: str | Path | None = None) -> Path | None:
@@ -147,6 +148,38 @@ def write_json(path: str | Path, obj: Any, indent: int | None = 2) -> Path:
     tmp.write_text(json.dumps(jsonable(obj), indent=indent, allow_nan=False) + '\n')
     os.replace(tmp, path)
     return path
+
+# %% ../nbs/00_core.ipynb #fc55a7dc
+CHART_FORMATS = ('png', 'svg')
+
+def enable_offline_charts(fmt: str = 'png', ppi: int = 144) -> str:
+    """Display every altair chart of this Python session as a static image drawn in the kernel by vl-convert.
+
+    No JavaScript and no network at display time, so charts render on machines without internet, in JupyterLab
+    (trusted or not), in VS Code and in papermill-executed notebooks saved to disk. Tooltips and zoom are lost.
+
+    Args:
+        fmt: `'png'` (default: shown everywhere) or `'svg'` (vector; JupyterLab shows it in trusted notebooks only).
+        ppi: PNG resolution; 144 (the default) draws twice the chart's size in pixels and shows it at its own size.
+    Returns:
+        The name of the altair renderer now active (`fmt`).
+    Raises:
+        ValueError: `fmt` is not one of `CHART_FORMATS`, or `ppi` is not a positive integer.
+        ImportError: vl-convert-python is not installed (it is in this package's requirements).
+    """
+    if fmt not in CHART_FORMATS:
+        raise ValueError(f"fmt={fmt!r} is not supported; expected one of {CHART_FORMATS} (static images drawn in the "
+                         "kernel; altair's HTML renderers load Vega from a CDN and fail without internet).")
+    if isinstance(ppi, bool) or not isinstance(ppi, int) or ppi <= 0:
+        raise ValueError(f"ppi={ppi!r}: expected a positive integer (72 = the chart's size in pixels, 144 = twice it).")
+    try: import vl_convert  # noqa: F401  (altair's png/svg renderers draw with it)
+    except ImportError as e:
+        raise ImportError("enable_offline_charts needs vl-convert-python to draw charts in the kernel: "
+                          "pip install vl-convert-python (or pip install -e . in the checkout).") from e
+    import altair as alt
+    if fmt == 'png': alt.renderers.enable('png', ppi=ppi)
+    else: alt.renderers.enable('svg')
+    return alt.renderers.active
 
 # %% ../nbs/00_core.ipynb #9c832ec7
 SCALES = ('s1', 's2', 's3')
