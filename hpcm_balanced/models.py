@@ -820,7 +820,7 @@ def model_fingerprint(model: nn.Module, extra: tuple = ()) -> bytes:
         h.update(t.reshape(-1).view(torch.uint8).numpy())
     return h.digest()
 
-# %% ../nbs/02_models.ipynb #c5a9cbec
+# %% ../nbs/02_models.ipynb #9a520782
 @patch
 def _check_tables(self: FramedCodec):
     for name, m in self.named_modules():
@@ -838,9 +838,9 @@ def _coder_tables(self: FramedCodec) -> dict:
 @patch
 def _coder(self: FramedCodec) -> dict:
     "The coder state: tables of `_coder_tables()` and `fingerprint` (bytes); rebuilt when the model's tensors changed."
-    self._check_tables()
     stamp, c = _state_stamp(self), self.__dict__.get('_coder_state')
     if c is None or c['stamp'] != stamp:
+        self._check_tables()
         tables = self._coder_tables()
         c = {**tables, 'stamp': stamp, 'fingerprint': model_fingerprint(self, tables.get('extra', ()))}
         self.__dict__['_coder_state'] = c
@@ -861,21 +861,21 @@ def update(self: FramedCodec, scale_table=None, force: bool = False, update_quan
     self._coder()
     return updated
 
-# %% ../nbs/02_models.ipynb #d6887de3
+# %% ../nbs/02_models.ipynb #ff0fb5da
 @patch
-def _frame(self: FramedCodec, payloads: list, H: int, W: int) -> list:
+def _frame(self: FramedCodec, payloads: list, H: int, W: int, coder: dict | None = None) -> list:
     "Frame `payloads` (one list of bytes per stream, one entry per image): the first stream carries the header."
-    fp = self._coder()['fingerprint']
+    fp = (coder or self._coder())['fingerprint']
     return [[pack_stream(p, _stream_tag(i, H, W) + (b'' if i == 0 else fp), fp if i == 0 else None) for p in per]
             for i, per in enumerate(payloads)]
 
 
 @patch
-def _unframe(self: FramedCodec, strings, shape) -> tuple[list, tuple[int, int]]:
+def _unframe(self: FramedCodec, strings, shape, coder: dict | None = None) -> tuple[list, tuple[int, int]]:
     "Check the frames of `compress`'s output and return the payloads (same nesting) and the image size (H, W)."
     names = self.stream_names
     strings, (H, W) = _check_strings(strings, shape, names)
-    fp = self._coder()['fingerprint']
+    fp = (coder or self._coder())['fingerprint']
     first = [unpack_stream(s, _stream_tag(0, H, W), f"{names[0]}[{b}]", fp) for b, s in enumerate(strings[0])]
     rest = [[unpack_stream(s, _stream_tag(i, H, W) + fp, f"{names[i]}[{b}]") for b, s in enumerate(strings[i])]
             for i in range(1, len(names))]
@@ -936,7 +936,7 @@ def _decode_symbols(decoder: RansDecoder, indexes: list, tables: tuple, what: st
         raise ValueError(f"corrupt or truncated bitstream: decoded {what} symbol out of range")
     return torch.from_numpy(vals)
 
-# %% ../nbs/02_models.ipynb #86c79a92
+# %% ../nbs/02_models.ipynb #4be6642a
 @patch
 @torch.no_grad()
 def compress(self: HPCM, x: torch.Tensor, return_y_hat: bool = False) -> dict:
@@ -973,11 +973,11 @@ def compress(self: HPCM, x: torch.Tensor, return_y_hat: bool = False) -> dict:
 
     y_hat = self._entropy_parameters(params, lay, code_step)[0]
     for s in SCALES: payloads[f'y_{s}'] = [e.flush() for e in encoders[s]]
-    out = {"strings": self._frame([payloads[n] for n in self.stream_names], H, W), "shape": (int(H), int(W))}
+    out = {"strings": self._frame([payloads[n] for n in self.stream_names], H, W, coder), "shape": (int(H), int(W))}
     if return_y_hat: out.update(y_hat=y_hat, z_hat=z_q + self.means_hyper)
     return out
 
-# %% ../nbs/02_models.ipynb #b52f01b4
+# %% ../nbs/02_models.ipynb #ed9d2d18
 @patch
 @torch.no_grad()
 def decompress(self: HPCM, strings, shape, return_y_hat: bool = False) -> dict:
@@ -989,7 +989,7 @@ def decompress(self: HPCM, strings, shape, return_y_hat: bool = False) -> dict:
     is deterministic); across devices (CPU vs GPU, or different GPUs) float differences can change a scale index
     and break the decode."""
     coder = self._coder()
-    data, (H, W) = self._unframe(strings, shape)
+    data, (H, W) = self._unframe(strings, shape, coder)
     B, cfg = len(data[0]), self.config
     dev, dt = self.means_hyper.device, self.means_hyper.dtype
     Hp, Wp = self.padded_size(H, W)
@@ -1020,7 +1020,7 @@ def decompress(self: HPCM, strings, shape, return_y_hat: bool = False) -> dict:
     if return_y_hat: out.update(y_hat=y_hat, z_hat=z_q + self.means_hyper)
     return out
 
-# %% ../nbs/02_models.ipynb #6a1a960b
+# %% ../nbs/02_models.ipynb #7209c19e
 class _CompressAICodec(FramedCodec):
     "The codec contract of this package around a CompressAI hyperprior model (mixin before the CompressAI class)."
     stream_names = ('y', 'z')
@@ -1035,10 +1035,10 @@ class _CompressAICodec(FramedCodec):
     @torch.no_grad()
     def compress(self, x: torch.Tensor) -> dict:
         "x (B,3,H,W) -> {'strings': [y, z] (one list of bytes per stream, one entry per image), 'shape': (H, W)}."
-        self._coder()
+        coder = self._coder()
         H, W = x.shape[-2:]
         out = super().compress(self.pad(x))
-        return {'strings': self._frame(out['strings'], H, W), 'shape': (int(H), int(W))}
+        return {'strings': self._frame(out['strings'], H, W, coder), 'shape': (int(H), int(W))}
 
     @torch.no_grad()
     def decompress(self, strings, shape) -> dict:
