@@ -683,9 +683,11 @@ def _entropy_parameters(self: HPCM, params: torch.Tensor, lay: HPCMLayout, code_
             k += 1
     return acc
 
-# %% ../nbs/02_models.ipynb #0a64c615
+# %% ../nbs/02_models.ipynb #0c8b0d19
 @patch
 def forward(self: HPCM, x: torch.Tensor) -> dict:
+    """x (B,3,H,W) in [0,1] -> `{"x_hat", "likelihoods": {stream: ...}, "entropy_params"}` (shapes: see `HPCM`).
+    Training mode: noisy likelihoods and straight-through rounding; eval mode: rounded, as the real coder."""
     H, W = x.shape[-2:]
     ee = self.entropy_estimation
     y = self.g_a(self.pad(x))
@@ -881,7 +883,7 @@ def _unframe(self: FramedCodec, strings, shape, coder: dict | None = None) -> tu
             for i in range(1, len(names))]
     return [first, *rest], (H, W)
 
-# %% ../nbs/02_models.ipynb #3c494564
+# %% ../nbs/02_models.ipynb #b0efe42f
 def _cdf_tables(conditional: GaussianConditional, scales: torch.Tensor) -> tuple[list, list, list]:
     """rANS tables (quantized CDFs, CDF lengths, offsets, as Python lists) of `conditional`'s density (its `beta`,
     `tail_mass`) at each of `scales` (1-D), in that order, built by CompressAI's own table code."""
@@ -906,6 +908,7 @@ def update(self: HPCM, scale_table=None, force: bool = False, update_quantiles: 
 
 @patch
 def _coder_tables(self: HPCM) -> dict:
+    "y tables (60 scales) and z tables (one per channel, from `scales_hyper`) as lists for the rANS coder."
     ee = self.entropy_estimation
     z_scales = ee.lower_bound_scale(self.scales_hyper.detach()).reshape(-1)
     z = _cdf_tables(ee, z_scales)
