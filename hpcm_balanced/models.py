@@ -28,14 +28,15 @@ from .core import SCALES   # ('s1', 's2', 's3'), re-exported here as models.SCAL
 # %% auto #0
 __all__ = ['S2_PARITY', 'S1_PARITY', 'S2_STEP_ORDER', 'S3_PATTERNS', 'S3_STEP_ORDER', 'S1_HYPER_POSITION', 'STEPS_PER_SCALE',
            'SCALE_FRACTIONS', 'HPCM_CONFIGS', 'HPCM_NAMES', 'OFFICIAL_SCALE_TABLE', 'STREAM_NAMES', 'SYMBOL_BOUND',
-           'FORMAT_VERSION', 'FINGERPRINT_BYTES', 'COMPRESSAI_CODECS', 'MODEL_NAMES', 'OFFICIAL_BUFFER_KEYS',
-           'OFFICIAL_CONSTANTS', 'OFFICIAL_MODELS', 'OFFICIAL_VARIANTS', 'GeneralizedGaussianConditional', 'conv1x1',
-           'conv2x2_down', 'deconv2x2_up', 'conv4x4_down', 'deconv4x4_up', 'PartialConv3x3', 'PConvRB', 'DWConvRB',
-           'Branch', 'SpatialPrior', 'StagedAnalysis', 'StagedSynthesis', 'CrossAttentionCell', 'HPCMLayout', 'regrid',
-           'hpcm_layout', 'HPCMConfig', 'ste_round', 'add_noise', 'FramedCodec', 'HPCM', 'hpcm_tiny', 'hpcm_base',
-           'hpcm_large', 'hpcm_phi_context', 'hpcm_1b', 'pack_stream', 'unpack_stream', 'model_fingerprint',
-           'BMSHJ2018Hyperprior', 'MBT2018Mean', 'compressai_codec', 'aux_parameters', 'main_parameters', 'get_model',
-           'OfficialLoadReport', 'learned_shapes', 'official_state_dict', 'infer_official_variant', 'load_official']
+           'hpcm_tiny', 'hpcm_base', 'hpcm_large', 'hpcm_phi_context', 'hpcm_1b', 'FORMAT_VERSION', 'FINGERPRINT_BYTES',
+           'COMPRESSAI_CODECS', 'MODEL_NAMES', 'OFFICIAL_BUFFER_KEYS', 'OFFICIAL_CONSTANTS', 'OFFICIAL_MODELS',
+           'OFFICIAL_VARIANTS', 'GeneralizedGaussianConditional', 'conv1x1', 'conv2x2_down', 'deconv2x2_up',
+           'conv4x4_down', 'deconv4x4_up', 'PartialConv3x3', 'PConvRB', 'DWConvRB', 'Branch', 'SpatialPrior',
+           'StagedAnalysis', 'StagedSynthesis', 'CrossAttentionCell', 'HPCMLayout', 'regrid', 'hpcm_layout',
+           'HPCMConfig', 'ste_round', 'add_noise', 'FramedCodec', 'HPCM', 'pack_stream', 'unpack_stream',
+           'model_fingerprint', 'BMSHJ2018Hyperprior', 'MBT2018Mean', 'compressai_codec', 'aux_parameters',
+           'main_parameters', 'get_model', 'OfficialLoadReport', 'learned_shapes', 'official_state_dict',
+           'infer_official_variant', 'load_official']
 
 # %% ../nbs/02_models.ipynb #e089185a
 class _GGMCumulative(torch.autograd.Function):
@@ -583,30 +584,21 @@ class HPCM(FramedCodec, CompressionModel):
     def layout(self, y: torch.Tensor) -> HPCMLayout:
         return hpcm_layout(self.config.M, y.size(-2), y.size(-1), y.device)
 
-# %% ../nbs/02_models.ipynb #e5337553
-def hpcm_tiny(**overrides) -> HPCM:
-    "Small HPCM (M=64, N=64, windows 2/4/4, pad multiple 128) that trains on a CPU; same structure as Base."
-    return HPCM(HPCM_CONFIGS['hpcm_tiny'], **overrides)
+# %% ../nbs/02_models.ipynb #8484fa9c
+def _variant(name: str, doc: str):
+    "A builder `fn(**overrides) -> HPCM` of the variant `name` (overrides change `HPCMConfig` fields)."
+    def build(**overrides) -> HPCM: return HPCM(HPCM_CONFIGS[name], **overrides)
+    build.__name__ = build.__qualname__ = name
+    build.__doc__ = doc
+    return build
 
-
-def hpcm_base(**overrides) -> HPCM:
-    "HPCM-Base as published (68,505,299 parameters; pad multiple 256)."
-    return HPCM(HPCM_CONFIGS['hpcm_base'], **overrides)
-
-
-def hpcm_large(**overrides) -> HPCM:
-    "HPCM-Large as published (89,718,803 parameters; pad multiple 256)."
-    return HPCM(HPCM_CONFIGS['hpcm_large'], **overrides)
-
-
-def hpcm_phi_context(**overrides) -> HPCM:
-    "HPCM-Base with the ψ context instead of cross-attention (`HPCM_Base_PhiContext`, 63,582,419 parameters; pad 64)."
-    return HPCM(HPCM_CONFIGS['hpcm_phi_context'], **overrides)
-
-
-def hpcm_1b(**overrides) -> HPCM:
-    "HPCM-1B as published (1,000,328,003 parameters; pad 64). Build it on the meta device to inspect it for free."
-    return HPCM(HPCM_CONFIGS['hpcm_1b'], **overrides)
+hpcm_tiny = _variant('hpcm_tiny', "Small HPCM (M=64, N=64, windows 2/4/4, pad multiple 128) that trains on a CPU; same structure as Base.")
+hpcm_base = _variant('hpcm_base', "HPCM-Base as published (68,505,299 parameters; pad multiple 256).")
+hpcm_large = _variant('hpcm_large', "HPCM-Large as published (89,718,803 parameters; pad multiple 256).")
+hpcm_phi_context = _variant('hpcm_phi_context', "HPCM-Base with the psi context instead of cross-attention "
+                            "(`HPCM_Base_PhiContext`, 63,582,419 parameters; pad 64).")
+hpcm_1b = _variant('hpcm_1b', "HPCM-1B as published (1,000,328,003 parameters; pad 64). Build it on the meta device "
+                   "to inspect it for free.")
 
 # %% ../nbs/02_models.ipynb #354e5f04
 @patch

@@ -19,25 +19,19 @@ from . import models as hpcm_models
 from .finetune import param_groups as role_param_groups
 
 # %% auto #0
-__all__ = ['OBJECTIVES', 'aux_parameters', 'model_param_groups', 'RDObjective', 'BalancedObjective', 'HierarchicalObjective',
-           'make_objective']
+__all__ = ['OBJECTIVES', 'model_param_groups', 'RDObjective', 'BalancedObjective', 'HierarchicalObjective', 'make_objective']
 
-# %% ../nbs/06_objectives.ipynb #ad2c29f9
-def aux_parameters(model: torch.nn.Module) -> list[torch.nn.Parameter]:
-    "The entropy bottlenecks' `quantiles` (trained by `model.aux_loss()`, not by the R-D loss); [] for HPCM."
-    return [p for n, p in model.named_parameters() if n.endswith('quantiles')]
-
+# %% ../nbs/06_objectives.ipynb #b599bc00
 def model_param_groups(model: torch.nn.Module, freeze: Sequence[str] = (), lr_mult: Sequence[str] = ()) -> list[dict]:
     """Optimizer groups `{'params', 'name', 'lr_mult'}` of the R-D loss: one per HPCM role (with `freeze` and
-    `lr_mult` applied, see `finetune.param_groups`), or one group `all` for other models."""
+    `lr_mult` applied, see `finetune.param_groups`), or one group `all` of `models.main_parameters` for other models."""
     if isinstance(model, hpcm_models.HPCM): return role_param_groups(model, freeze, lr_mult)
     if list(freeze) or list(lr_mult):
         raise ValueError(f"freeze={list(freeze)!r} / lr_mult={list(lr_mult)!r} name HPCM's parameter roles; "
                          f"{type(model).__name__} has none: drop them")
-    aux = {id(p) for p in aux_parameters(model)}
-    return [dict(params=[p for p in model.parameters() if id(p) not in aux], name='all', lr_mult=1.0)]
+    return [dict(params=hpcm_models.main_parameters(model), name='all', lr_mult=1.0)]
 
-# %% ../nbs/06_objectives.ipynb #2ad2b6a7
+# %% ../nbs/06_objectives.ipynb #ace147fe
 class RDObjective:
     """Plain rate-distortion training with Adam.
 
@@ -54,7 +48,7 @@ class RDObjective:
         self.criterion = self.make_criterion()
         self.optimizer = self.make_optimizer()
         self.gamma_scheduler = self.make_schedule()
-        aux = aux_parameters(model)
+        aux = hpcm_models.aux_parameters(model)
         self.aux_optimizer = torch.optim.Adam(aux, lr=cfg.aux_lr) if aux else None
 
     def make_criterion(self) -> torch.nn.Module: return RateDistortionLoss(self.cfg.lmbda, self.cfg.metric)

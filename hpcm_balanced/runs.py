@@ -21,9 +21,9 @@ from . import models as hpcm_models
 __all__ = ['CHECKPOINT_MODES', 'INDEX_NAME', 'CHECKPOINT_FORMAT', 'WEIGHTS_FORMAT', 'CONFIG_FILE', 'METRICS_FILE', 'FINAL_FILE',
            'EVAL_FILE', 'STATUS_FILE', 'CHECKPOINT_DIR', 'PLOTS_DIR', 'TRAINER_FILES', 'atomic_torch_save',
            'CheckpointError', 'read_checkpoint', 'checkpoint_name', 'CheckpointManager', 'is_training_checkpoint',
-           'check_state_dict', 'load_weights', 'load_model_from_checkpoint', 'export_weights', 'RunLockedError',
-           'RunLock', 'read_metrics', 'RunFolder', 'read_status', 'write_status', 'load_yaml', 'pid_alive',
-           'lock_holder', 'is_finished', 'in_progress']
+           'check_state_dict', 'load_model_from_checkpoint', 'export_weights', 'RunLockedError', 'RunLock',
+           'read_metrics', 'RunFolder', 'read_status', 'write_status', 'load_yaml', 'pid_alive', 'lock_holder',
+           'is_finished', 'in_progress']
 
 # %% ../nbs/05_runs.ipynb #490e5384
 def _fsync_dir(folder: Path) -> None:
@@ -374,53 +374,44 @@ def _load_fitting(model: torch.nn.Module, state: Mapping, source: str, trained_a
     fitting = {k: v for k, v in state.items() if k in own and tuple(torch.as_tensor(v).shape) == tuple(own[k].shape)}
     model.load_state_dict({**own, **fitting})
 
-# %% ../nbs/05_runs.ipynb #20a7213f
-def load_weights(model: torch.nn.Module, path: str | Path, model_name: str | None = None) -> str:
-    """Load the weights of a checkpoint file into `model` (in place): ours, the authors' HPCM file (through
-    `models.load_official`) or a plain state dict. Returns what was loaded: 'hpcm-balanced checkpoint (epoch N)',
-    'official HPCM checkpoint' or 'state dict'."""
+# %% ../nbs/05_runs.ipynb #da3e96b2
+def load_model_from_checkpoint(path: str | Path, model_name: str | None = None) -> tuple[torch.nn.Module, dict]:
+    """Build the model a checkpoint file holds and load its weights. Returns `(model, meta)`: meta has `source`
+    ('checkpoint', 'official' or 'state dict'), `loaded` (what was loaded, for logs), `path`, `model` and, for ours,
+    `lmbda`, `metric`, `epoch`.
+
+    `model_name`: for our checkpoint, the model it must be (an error says so when it was trained as another one);
+    for the authors' file, its variant (None: inferred from the keys); a plain state dict needs it. The authors'
+    model is used as `load_official` built it (no second copy: the 1B model is 4 GB)."""
     obj = read_checkpoint(path)
+    names = hpcm_models.MODEL_NAMES
     if is_training_checkpoint(obj):
-        _load_fitting(model, obj['model'], f"checkpoint '{path}'", _config_dict(obj['config']).get('model'))
-        return f"hpcm-balanced checkpoint (epoch {obj.get('epoch')})"
+        cfg = _config_dict(obj['config'])
+        trained = str(cfg.get('model')).lower()
+        if model_name is not None and trained in names and model_name.lower() != trained:
+            raise ValueError(f"checkpoint '{path}' was trained as model={trained!r}, not {model_name!r}: drop the model "
+                             f"option (the checkpoint names its model) or pass {trained!r}")
+        name = (model_name or trained).lower()
+        if name not in names:
+            raise ValueError(f"checkpoint '{path}': config['model']={cfg.get('model')!r} is not one of {', '.join(names)}")
+        model = hpcm_models.get_model(name)
+        _load_fitting(model, obj['model'], f"checkpoint '{path}'", cfg.get('model'))
+        return model, {'source': 'checkpoint', 'loaded': f"hpcm-balanced checkpoint (epoch {obj.get('epoch')})",
+                       'path': str(path), 'model': name, 'lmbda': cfg.get('lmbda'), 'metric': cfg.get('metric'),
+                       'epoch': obj.get('epoch')}
     if not isinstance(obj, Mapping):
         raise CheckpointError(f"checkpoint '{path}' holds a {type(obj).__name__}, not weights (a state dict or a "
                               "training checkpoint); use another file")
-    if model_name not in hpcm_models.OFFICIAL_VARIANTS:      # e.g. hpcm_tiny: a plain state dict of our model
+    if model_name is not None and model_name not in hpcm_models.OFFICIAL_VARIANTS:   # e.g. hpcm_tiny: our plain state dict
+        model = hpcm_models.get_model(model_name)
         _load_fitting(model, hpcm_models.official_state_dict(obj), f"state dict '{path}'")
-        return 'state dict'
-    try: loaded = hpcm_models.load_official(obj, variant=model_name)
-    except (KeyError, RuntimeError, ValueError) as err:
-        raise ValueError(f"checkpoint '{path}' is not an hpcm-balanced checkpoint and does not load as the authors' "
-                         f"{model_name!r} file: {err}") from err
-    _load_fitting(model, loaded.state_dict(), f"official checkpoint '{path}'")
-    return 'official HPCM checkpoint'
-
-def load_model_from_checkpoint(path: str | Path, model_name: str | None = None) -> tuple[torch.nn.Module, dict]:
-    """Build the model a checkpoint file holds and load its weights. Returns `(model, meta)`, meta with `source`
-    ('checkpoint' or 'official'), `path`, `model` and, for ours, `lmbda`, `metric`, `epoch`. `model_name` must agree
-    with the name recorded in our checkpoint (an error says so otherwise); for the authors' file it picks the
-    variant (None: inferred from the keys)."""
-    obj = read_checkpoint(path)
-    if is_training_checkpoint(obj):
-        cfg = _config_dict(obj['config'])
-        name = str(cfg.get('model')).lower()
-        if name not in hpcm_models.MODEL_NAMES:
-            raise ValueError(f"checkpoint '{path}': config['model']={cfg.get('model')!r} is not one of "
-                             f"{', '.join(hpcm_models.MODEL_NAMES)}")
-        if model_name is not None and model_name.lower() != name:
-            raise ValueError(f"checkpoint '{path}' was trained as model={name!r}, not {model_name!r}: drop the model "
-                             f"option (the checkpoint names its model) or pass {name!r}")
-        model = hpcm_models.get_model(name)
-        _load_fitting(model, obj['model'], f"checkpoint '{path}'", name)
-        return model, {'source': 'checkpoint', 'path': str(path), 'model': name, 'lmbda': cfg.get('lmbda'),
-                       'metric': cfg.get('metric'), 'epoch': obj.get('epoch')}
+        return model, {'source': 'state dict', 'loaded': 'state dict', 'path': str(path), 'model': model_name}
     try: model = hpcm_models.load_official(obj, model_name)
-    except (ValueError, KeyError) as e:
+    except (KeyError, RuntimeError, ValueError) as e:
         raise ValueError(f"'{path}' is neither a checkpoint of our trainer (a dict with 'model' and 'config') nor an "
                          f"official HPCM checkpoint that models.load_official accepts: {e}") from e
     name = getattr(getattr(model, 'load_report', None), 'variant', None) or hpcm_models.OFFICIAL_VARIANTS.get(model_name or '', 'hpcm_base')
-    return model, {'source': 'official', 'path': str(path), 'model': name}
+    return model, {'source': 'official', 'loaded': 'official HPCM checkpoint', 'path': str(path), 'model': name}
 
 # %% ../nbs/05_runs.ipynb #064e097f
 WEIGHTS_FORMAT = 'hpcm-balanced/weights/1'
