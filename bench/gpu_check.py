@@ -29,7 +29,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from hpcm_balanced.core import write_bench, machine_info, seed_everything   # noqa: E402
+from hpcm_balanced.core import write_bench, seed_everything                 # noqa: E402
 from hpcm_balanced.train import Trainer, TrainConfig                         # noqa: E402
 
 OBJECTIVES = {'adam': {}, 'balanced_exact': dict(use_balanced=True, balanced_update='exact'),
@@ -95,6 +95,7 @@ def amp_vs_fp32(s: dict, dry: bool, tmp: Path) -> dict:
 
 def throughput(s: dict, dry: bool, tmp: Path) -> dict:
     variants = [(o, cl, False) for o in OBJECTIVES for cl in (False, True)] + [(o, False, True) for o in ('adam', 'balanced_lagged')]
+    if dry: variants = [('adam', False, False), ('adam', True, False), ('balanced_exact', False, False), ('adam', False, True)]
     data, res = batches(s, s['warmup'] + s['timed'], seed=1), {}
     for obj, cl, comp in variants:
         name = f"{obj}{'_channels_last' if cl else ''}{'_compile' if comp else ''}"
@@ -145,7 +146,7 @@ def gpu_smoke(s: dict, dry: bool, tmp: Path) -> dict:
     if dry: cmd.append('--dry-run')
     t0 = time.time()
     r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=dict(os.environ, WANDB_MODE='disabled'))
-    return dict(ran=not dry, command=' '.join(cmd[1:]), returncode=r.returncode, seconds=time.time() - t0,
+    return dict(ran=not dry, command=' '.join(cmd[1:]), returncode=r.returncode, sweep_seconds=time.time() - t0,
                 tail=(r.stdout + r.stderr)[-2000:], passed=r.returncode == 0)
 
 
@@ -164,7 +165,7 @@ def main(argv=None) -> dict:
         raise SystemExit("gpu_check: no CUDA GPU here; run with --dry-run to check the plumbing on a CPU")
     s, t_start = sizes(a.dry_run), time.time()
     tmp = Path(tempfile.mkdtemp(prefix='gpu-check-'))
-    result = dict(dry_run=a.dry_run, sizes=s, machine=machine_info(), sections={})
+    result = dict(dry_run=a.dry_run, sizes=s, sections={})          # write_bench adds the machine
     for name, estimate in SECTIONS:
         if a.only is not None and name not in a.only: continue
         left = a.budget_s - (time.time() - t_start)
