@@ -556,7 +556,7 @@ def load_state_dict(self: Balanced, state_dict: dict) -> None:
     self.max_norm = float(bal['max_norm'])
     self._load_extra_state(bal['extra'])
 
-# %% ../nbs/01_optim.ipynb #a5ab507d
+# %% ../nbs/01_optim.ipynb #7b804f23
 class HierarchicalBalanced(Balanced):
     """Balanced R-D over HPCM's five per-scale tasks (`HIERARCHICAL_TASKS`), a gamma per scale and a scale prior.
 
@@ -567,6 +567,8 @@ class HierarchicalBalanced(Balanced):
         scale_weights: scale importance (s1, s2, s3), positive, summing to 1; prior p_i = pi_scale / tasks in scale,
             z = softmax(w + log p).
     """
+    task_names = HIERARCHICAL_TASKS
+
     def __init__(self, params: Iterable, lr: float = 1e-4, gammas: Sequence[float] = (0.008, 0.006, 0.004),
                  scale_weights: Sequence[float] = (0.3, 0.4, 0.3), w_lr: float = 0.025, max_norm: float = 1.0,
                  cautious: bool = True, update_mode: str = 'exact', min_losses=-1.0,
