@@ -69,7 +69,7 @@ def _as_vector(name: str, value, n: int) -> list[float]:
         raise ValueError(f"{name}={value!r} has non-finite entries; expected finite numbers.")
     return vals
 
-# %% ../nbs/01_optim.ipynb #b4f3b9fd
+# %% ../nbs/01_optim.ipynb #2572fb28
 class Balanced(torch.optim.Optimizer):
     """Balanced R-D optimizer: FAMO task weights + Cautious Adam (Zhang et al., CVPR 2025, Solution 1).
 
@@ -110,6 +110,7 @@ class Balanced(torch.optim.Optimizer):
         defaults = dict(lr=lr, betas=(b1, b2), eps=eps, weight_decay=weight_decay, cautious=bool(cautious))
         super().__init__(params, defaults)
         self.n_tasks, self.max_norm, self.update_mode, self.foreach = n_tasks, max_norm, update_mode, bool(foreach)
+        self._scratch: dict = {}   # cautious_adam_multi's scratch buffers, kept between steps (not in state_dict)
         self.w = torch.zeros(n_tasks, device=self._param_device(), requires_grad=True)
         self.w_opt = torch.optim.Adam([self.w], lr=w_lr)
         self._gammas = [0.0] * n_tasks
@@ -270,10 +271,10 @@ def cautious_adam_update(param: torch.Tensor, grad: torch.Tensor, exp_avg: torch
     else:
         param.addcdiv_(exp_avg, denom, value=-step_size)
 
-# %% ../nbs/01_optim.ipynb #d2c21221
-PIECE = 1 << 17
+# %% ../nbs/01_optim.ipynb #1eb71259
+PIECE = 1 << 20
 "Longest piece (elements) the multi-tensor step works on: longer contiguous tensors are split into views."
-CPU_BATCH, CPU_GROUP = 1 << 17, 1 << 20
+CPU_BATCH, CPU_GROUP = 1 << 20, 1 << 22
 "CPU work sizes (elements): ops run on batches of pieces; the Cautious scratch covers one group of tensors."
 
 def _fused_devices() -> frozenset[str]:
@@ -335,9 +336,9 @@ def _scales(norms: list[torch.Tensor], owner: list[int], numels: list[int], dtyp
         frac = counts.astype(nd) / np.asarray(numels, dtype=nd)
         return (nd(1) / np.maximum(frac, nd(1e-3))).clip(max=nd(10.0)).tolist()
 
-# %% ../nbs/01_optim.ipynb #a99baa0e
+# %% ../nbs/01_optim.ipynb #a1251f8f
 def _adam_foreach(P, G, M, V, steps: Sequence[int], *, lr: float, beta1: float, beta2: float, eps: float,
-                  weight_decay: float) -> None:
+                  weight_decay: float, clip_coef: torch.Tensor | None) -> None:
     "Adam (decoupled decay) on lists of one device and dtype, with `torch._foreach_*` ops: the reference's rounding."
     split = [p.numel() > PIECE and all(t.is_contiguous() for t in q) for p, q in zip(P, zip(P, G, M, V))]
     owner = _owners(P, split)
@@ -346,6 +347,7 @@ def _adam_foreach(P, G, M, V, steps: Sequence[int], *, lr: float, beta1: float, 
     neg_step = [-lr / (1 - beta1 ** steps[i]) for i in owner]
     batch, _ = _work_sizes(P[0].device)
     for b in _runs([t.numel() for t in p_], batch):
+        if clip_coef is not None: torch._foreach_mul_(g_[b], clip_coef)
         if weight_decay != 0: torch._foreach_mul_(p_[b], 1 - lr * weight_decay)
         torch._foreach_lerp_(m_[b], g_[b], 1 - beta1)
         torch._foreach_mul_(v_[b], beta2)
@@ -355,27 +357,32 @@ def _adam_foreach(P, G, M, V, steps: Sequence[int], *, lr: float, beta1: float, 
         torch._foreach_add_(denom, eps)
         torch._foreach_addcdiv_(p_[b], m_[b], denom, neg_step[b])
 
-# %% ../nbs/01_optim.ipynb #c1716663
+# %% ../nbs/01_optim.ipynb #251872fe
 def _cautious_fused(P, G, M, V, steps: Sequence[int], *, lr: float, beta1: float, beta2: float, eps: float,
-                    weight_decay: float) -> None:
+                    weight_decay: float, clip_coef: torch.Tensor | None, scratch: dict | None) -> None:
     "Cautious Adam on lists of contiguous tensors of one device and dtype, via `torch._fused_adam_` into scratch."
     device, dtype = P[0].device, P[0].dtype
     batch, group = _work_sizes(device)
     numel = [p.numel() for p in P]
     groups = _runs(numel, group)
-    buf = torch.empty(2 * max(sum(numel[r]) for r in groups), dtype=dtype, device=device)
+    need = 2 * max(sum(numel[r]) for r in groups)
+    buf = None if scratch is None else scratch.get((device, dtype))
+    if buf is None or buf.numel() < need:                    # kept between steps: no page faults each step
+        buf = torch.empty(need, dtype=dtype, device=device)
+        if scratch is not None: scratch[(device, dtype)] = buf
     step_of = {s: torch.tensor(float(s), device=device) for s in set(steps)}    # the kernel reads tensors
     for r in groups:
         split = [n > PIECE for n in numel[r]]
         owner = _owners(P[r], split)
         p_, g_, m_, v_ = (_pieces(L[r], split) for L in (P, G, M, V))
         sizes = [x.numel() for x in p_]; n = sum(sizes)
-        scratch = buf[:2 * n].zero_()
+        ut = buf[:2 * n].zero_()
         u_, t_ = ([x if q.dim() == 1 else x.view(q.shape) for x, q in zip(half.split(sizes), p_)]
-                  for half in (scratch[:n], scratch[n:]))        # unmasked Adam steps; 0/1 masks
+                  for half in (ut[:n], ut[n:]))                  # unmasked Adam steps; 0/1 masks
         st_ = [step_of[steps[r.start + i]] for i in owner]
         batches, norms = _runs(sizes, batch), []
         for b in batches:
+            if clip_coef is not None: torch._foreach_mul_(g_[b], clip_coef)
             torch._fused_adam_(u_[b], g_[b], m_[b], v_[b], [], st_[b], amsgrad=False, lr=lr, beta1=beta1,
                                beta2=beta2, weight_decay=0.0, eps=eps, maximize=False)
             _agree(t_[b], m_[b], g_[b])
@@ -386,18 +393,23 @@ def _cautious_fused(P, G, M, V, steps: Sequence[int], *, lr: float, beta1: float
             if weight_decay != 0: torch._foreach_mul_(p_[b], 1 - lr * weight_decay)
             torch._foreach_addcmul_(p_[b], u_[b], t_[b], scale[b])
 
-# %% ../nbs/01_optim.ipynb #089a93e5
+# %% ../nbs/01_optim.ipynb #3ecfce79
 @torch.no_grad()
 def cautious_adam_multi(params: Sequence[torch.Tensor], grads: Sequence[torch.Tensor],
                         exp_avgs: Sequence[torch.Tensor], exp_avg_sqs: Sequence[torch.Tensor], steps: Sequence[int],
                         *, lr: float, beta1: float, beta2: float, eps: float, weight_decay: float = 0.0,
-                        cautious: bool = True) -> dict[str, int]:
+                        cautious: bool = True, clip_coef: torch.Tensor | float | None = None,
+                        scratch: dict | None = None) -> dict[str, int]:
     """`cautious_adam_update` on every tensor of the lists at once, with multi-tensor ops (all in place).
 
     Args:
         params, grads, exp_avgs, exp_avg_sqs: lists of tensors; the i-th of each have one shape, device, dtype.
         steps: step count of each tensor *after* this step (>= 1).
         lr, beta1, beta2, eps, weight_decay, cautious: as `cautious_adam_update`.
+        clip_coef: if given, every gradient is first multiplied by it in place (gradient clipping with the factor
+            of `torch.nn.utils.clip_grads_with_norm_`), batch by batch while the gradient is in cache.
+        scratch: a dict that keeps the Cautious scratch buffers (two groups' worth of elements per device and
+            dtype) between calls; None allocates them in every call.
     Returns:
         How many tensors took each path: `foreach` (plain Adam, equal to the reference bit for bit), `fused`
         (Cautious via `torch._fused_adam_`, equal to float32 rounding), `loop` (the per-tensor reference: tensors
@@ -410,20 +422,23 @@ def cautious_adam_multi(params: Sequence[torch.Tensor], grads: Sequence[torch.Te
     hp = dict(lr=lr, beta1=beta1, beta2=beta2, eps=eps, weight_decay=weight_decay)
     paths, groups = dict(foreach=0, fused=0, loop=0), {}
     for i, p in enumerate(params): groups.setdefault((p.device, p.dtype), []).append(i)
-    for (device, _), idx in groups.items():
+    for (device, dtype), idx in groups.items():
+        clip = None if clip_coef is None else torch.as_tensor(clip_coef, device=device)
         quads = {i: (params[i], grads[i], exp_avgs[i], exp_avg_sqs[i]) for i in idx}
         fast = [i for i in idx if not cautious or (device.type in FUSED_DEVICES
                                                    and all(t.is_contiguous() for t in quads[i]))]
         if fast:
             lists = [[quads[i][k] for i in fast] for k in range(4)]
-            (_cautious_fused if cautious else _adam_foreach)(*lists, [steps[i] for i in fast], **hp)
+            if cautious: _cautious_fused(*lists, [steps[i] for i in fast], clip_coef=clip, scratch=scratch, **hp)
+            else: _adam_foreach(*lists, [steps[i] for i in fast], clip_coef=clip, **hp)
             paths['fused' if cautious else 'foreach'] += len(fast)
         for i in sorted(set(idx) - set(fast)):
+            if clip is not None: grads[i].mul_(clip)
             cautious_adam_update(*quads[i], steps[i], cautious=True, **hp)
             paths['loop'] += 1
     return paths
 
-# %% ../nbs/01_optim.ipynb #aa917816
+# %% ../nbs/01_optim.ipynb #e9168c0d
 @patch
 @torch.no_grad()
 def step(self: Balanced, closure: Callable | None = None):
@@ -448,8 +463,10 @@ def step(self: Balanced, closure: Callable | None = None):
         return loss
     self.last_step_skipped = False
     self._pending = fresh and self.prev_losses is not None
+    clip = None           # clip_grads_with_norm_'s factor; at >= 1 it would multiply by 1, so it is skipped
     if self.max_norm > 0 and bool(self.max_norm / (norm + 1e-6) < 1.0):
-        torch.nn.utils.clip_grads_with_norm_(params, self.max_norm, norm)
+        clip = (self.max_norm / (norm + 1e-6)).clamp(max=1.0)
+        if not self.foreach: torch.nn.utils.clip_grads_with_norm_(params, self.max_norm, norm)
     for group in self.param_groups:
         ps = [p for p in group['params'] if p.grad is not None]
         for p in ps:
@@ -466,7 +483,8 @@ def step(self: Balanced, closure: Callable | None = None):
                   cautious=group['cautious'])
         if self.foreach:
             cautious_adam_multi(ps, [p.grad for p in ps], [s['exp_avg'] for s in states],
-                                [s['exp_avg_sq'] for s in states], [s['step'] for s in states], **hp)
+                                [s['exp_avg_sq'] for s in states], [s['step'] for s in states], clip_coef=clip,
+                                scratch=self._scratch, **hp)
         else:
             for p, s in zip(ps, states):
                 cautious_adam_update(p, p.grad, s['exp_avg'], s['exp_avg_sq'], s['step'], **hp)
