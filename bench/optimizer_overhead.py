@@ -17,7 +17,9 @@ the same parameter tensors, each with its own optimizer state:
 Before every timed step the gradients are restored (untimed) to their original values, since clipping scales them
 in place. Rounds are interleaved (one step of every variant per round, the order rotated every round) so that
 drifts in machine speed hit all variants alike; `--warmup` rounds are not timed. We record the median wall time and
-the median process CPU time (all threads) per step, and their ratios to `adam_foreach`.
+the median process CPU time (all threads) per step, their ratios to `adam_foreach`, and the median number of
+minor page faults per step (Adam's foreach step allocates a 274 MB temporary; when the allocator has returned that
+memory to the OS it is faulted in again, which is part of Adam's cost and of its variation between runs).
 
 Part 2, whole training steps (`train`): `compressai.models.MeanScaleHyperprior(N=64, M=96)` on the CPU, batch 8
 of 128x128 random crops (with flips) of scikit-image photos (astronaut, coffee, chelsea; no network), loss
@@ -30,7 +32,7 @@ Writes runs/bench/optimizer_overhead.json (via core.write_bench) with the load a
 Goal of part 1: `balanced` <= 1.10x `adam_foreach`.
 """
 from __future__ import annotations
-import argparse, copy, os, statistics, time
+import argparse, copy, os, resource, statistics, time
 
 import numpy as np
 import torch
@@ -72,27 +74,31 @@ def bench_step(args) -> dict:
     for p, g0 in zip(params, grads0): p.grad = g0.clone()
     grads = [p.grad for p in params]
     steps = {name: make_step_variant(name, params) for name in args.variants}
-    wall = {n: [] for n in steps}; cpu = {n: [] for n in steps}
+    wall = {n: [] for n in steps}; cpu = {n: [] for n in steps}; faults = {n: [] for n in steps}
     names = list(steps)
     t_start = time.perf_counter()
     for r in range(args.warmup + args.rounds):
         k = r % len(names)
         for name in names[k:] + names[:k]:
             torch._foreach_copy_(grads, grads0)                       # untimed: clipping scaled them in place
+            f0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
             t0, c0 = time.perf_counter(), time.process_time()
             steps[name]()
             t1, c1 = time.perf_counter(), time.process_time()
-            if r >= args.warmup: wall[name].append(t1 - t0); cpu[name].append(c1 - c0)
+            f1 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+            if r >= args.warmup: wall[name].append(t1 - t0); cpu[name].append(c1 - c0); faults[name].append(f1 - f0)
         if r == args.warmup - 1: print(f'step: warm-up done ({time.perf_counter() - t_start:.1f} s)')
     ref_w, ref_c = statistics.median(wall['adam_foreach']), statistics.median(cpu['adam_foreach'])
     res = {}
     for n in names:
         mw, mc = statistics.median(wall[n]), statistics.median(cpu[n])
         res[n] = dict(median_wall_s=mw, median_cpu_s=mc, iqr_wall_s=np.percentile(wall[n], [25, 75]).tolist(),
-                      ratio_wall=mw / ref_w, ratio_cpu=mc / ref_c, n=len(wall[n]))
-    print(f"{'step variant':20s} {'wall s':>8s} {'x Adam':>7s} {'cpu s':>8s} {'x Adam':>7s}")
+                      ratio_wall=mw / ref_w, ratio_cpu=mc / ref_c, n=len(wall[n]),
+                      median_page_faults=statistics.median(faults[n]))
+    print(f"{'step variant':20s} {'wall s':>8s} {'x Adam':>7s} {'cpu s':>8s} {'x Adam':>7s} {'faults':>8s}")
     for n, v in res.items():
-        print(f"{n:20s} {v['median_wall_s']:8.3f} {v['ratio_wall']:7.3f} {v['median_cpu_s']:8.3f} {v['ratio_cpu']:7.3f}")
+        print(f"{n:20s} {v['median_wall_s']:8.3f} {v['ratio_wall']:7.3f} {v['median_cpu_s']:8.3f} {v['ratio_cpu']:7.3f}"
+              f" {v['median_page_faults']:8.0f}")
     goal = dict(limit=1.10, ratio_wall=res.get('balanced', {}).get('ratio_wall'),
                 ratio_cpu=res.get('balanced', {}).get('ratio_cpu'))
     if goal['ratio_wall'] is not None:

@@ -309,12 +309,23 @@ def _owners(tensors: Sequence[torch.Tensor], split: Sequence[bool]) -> list[int]
     "For each piece of `_pieces(tensors, split)`, the index of its tensor."
     return [i for i, (t, s) in enumerate(zip(tensors, split)) for _ in range(-(-t.numel() // PIECE) if s else 1)]
 
-# %% ../nbs/01_optim.ipynb #4e81b225
-def _agree(out: list[torch.Tensor], exp_avgs: list[torch.Tensor], grads: list[torch.Tensor]) -> None:
-    "`out[i] = 1[exp_avgs[i] * grads[i] > 0]` (0/1 in the tensors' dtype), in place; `out` must hold zeros."
-    torch._foreach_addcmul_(out, exp_avgs, grads)     # 0 + m*g: the product, rounded once
-    torch._foreach_clamp_min_(out, 0.0)
-    torch._foreach_sign_(out)
+# %% ../nbs/01_optim.ipynb #8b0f08a8
+def _agree(out: list[torch.Tensor], exp_avgs: list[torch.Tensor], grads: list[torch.Tensor],
+           per_piece: bool | None = None) -> None:
+    """`out[i] = 1[exp_avgs[i] * grads[i] > 0]` (0/1 in the tensors' dtype), in place, whatever `out` held.
+
+    `per_piece` (default: on the CPU) writes the product and compares it, two passes with a call per piece
+    (cheap on the CPU); otherwise four list ops (zero, add the product, clamp at 0, sign: one launch each on a GPU).
+    """
+    if per_piece is None: per_piece = bool(out) and out[0].device.type == 'cpu'
+    if per_piece:
+        for t, m, g in zip(out, exp_avgs, grads):
+            torch.mul(m, g, out=t); torch.gt(t, 0, out=t)
+    else:
+        torch._foreach_zero_(out)
+        torch._foreach_addcmul_(out, exp_avgs, grads)     # 0 + m*g: the product, rounded once
+        torch._foreach_clamp_min_(out, 0.0)
+        torch._foreach_sign_(out)
 
 def _count_dtype(dtype: torch.dtype) -> torch.dtype:
     "Precision of the mask counts and scales: float64 for float64 parameters, else float32 (as the reference)."
@@ -357,7 +368,7 @@ def _adam_foreach(P, G, M, V, steps: Sequence[int], *, lr: float, beta1: float, 
         torch._foreach_add_(denom, eps)
         torch._foreach_addcdiv_(p_[b], m_[b], denom, neg_step[b])
 
-# %% ../nbs/01_optim.ipynb #251872fe
+# %% ../nbs/01_optim.ipynb #cca7d4f4
 def _cautious_fused(P, G, M, V, steps: Sequence[int], *, lr: float, beta1: float, beta2: float, eps: float,
                     weight_decay: float, clip_coef: torch.Tensor | None, scratch: dict | None) -> None:
     "Cautious Adam on lists of contiguous tensors of one device and dtype, via `torch._fused_adam_` into scratch."
@@ -376,9 +387,8 @@ def _cautious_fused(P, G, M, V, steps: Sequence[int], *, lr: float, beta1: float
         owner = _owners(P[r], split)
         p_, g_, m_, v_ = (_pieces(L[r], split) for L in (P, G, M, V))
         sizes = [x.numel() for x in p_]; n = sum(sizes)
-        ut = buf[:2 * n].zero_()
         u_, t_ = ([x if q.dim() == 1 else x.view(q.shape) for x, q in zip(half.split(sizes), p_)]
-                  for half in (ut[:n], ut[n:]))                  # unmasked Adam steps; 0/1 masks
+                  for half in (buf[:n].zero_(), buf[n:2 * n]))    # unmasked Adam steps (from 0); 0/1 masks
         st_ = [step_of[steps[r.start + i]] for i in owner]
         batches, norms = _runs(sizes, batch), []
         for b in batches:
