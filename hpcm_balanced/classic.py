@@ -189,7 +189,7 @@ _SVT = '-c:v libsvtav1 -preset 4 -crf {q} -svtav1-params lp=1'
 _ANNEX_B = 'raw HEVC Annex-B elementary stream (.hevc: VPS/SPS/PPS + one IDR slice), no container'
 _OBU = 'raw AV1 low-overhead OBU stream (.obu: temporal delimiter, sequence header, frame), no IVF/WebM container'
 
-# %% ../nbs/07a_classic.ipynb #307bb75a
+# %% ../nbs/07a_classic.ipynb #a8f29599
 @dataclass(frozen=True)
 class ClassicCodec:
     """One classic codec configuration (see above). `io`: 'yuv' (planes from `rgb_to_planes` in, raw planes out) or
@@ -203,27 +203,27 @@ _YUV709 = 'BT.709 matrix, full range, RGB<->Y\'CbCr in NumPy (hpcm_balanced.clas
 _C = ClassicCodec
 CLASSIC_CODECS = {c.name: c for c in [
     _C('x265-444', 'HEVC intra (x265, 4:4:4)', ('x265', 'ffmpeg'), ('decoder:hevc',), 'yuv', '444', 'hevc', 'yuv',
-       'qp', (0, 51), True, (46, 43, 40, 37, 34, 31, 28, 25, 22), _x265('i444'), _ff_decode('hevc', 'hevc'),
+       'qp', (0, 51), True, (47, 44, 41, 38, 35, 32, 29, 26, 23, 20, 17), _x265('i444'), _ff_decode('hevc', 'hevc'),
        _ANNEX_B, _YUV709),
     _C('x265-420', 'HEVC intra (x265, 4:2:0)', ('x265', 'ffmpeg'), ('decoder:hevc',), 'yuv', '420', 'hevc', 'yuv',
-       'qp', (0, 51), True, (46, 43, 40, 37, 34, 31, 28, 25, 22), _x265('i420'), _ff_decode('hevc', 'hevc'),
+       'qp', (0, 51), True, (47, 44, 41, 38, 35, 32, 29, 26, 23, 20, 17), _x265('i420'), _ff_decode('hevc', 'hevc'),
        _ANNEX_B, _YUV709 + '; chroma 2x2 mean down, bilinear up (centred siting)'),
     _C('aom-444', 'AV1 intra (libaom, 4:4:4)', ('ffmpeg',), ('encoder:libaom-av1', 'decoder:libdav1d'), 'yuv', '444',
-       'obu', 'yuv', 'crf', (0, 63), True, (58, 54, 50, 45, 40, 35, 30, 25, 20), _ff_encode('yuv444p', _AOM, 'obu'),
+       'obu', 'yuv', 'crf', (0, 63), True, (62, 58, 53, 47, 41, 35, 29, 23, 17, 11), _ff_encode('yuv444p', _AOM, 'obu'),
        _ff_decode('obu', 'libdav1d'), _OBU, _YUV709),
     _C('aom-420', 'AV1 intra (libaom, 4:2:0)', ('ffmpeg',), ('encoder:libaom-av1', 'decoder:libdav1d'), 'yuv', '420',
-       'obu', 'yuv', 'crf', (0, 63), True, (58, 54, 50, 45, 40, 35, 30, 25, 20), _ff_encode('yuv420p', _AOM, 'obu'),
+       'obu', 'yuv', 'crf', (0, 63), True, (62, 58, 53, 47, 41, 35, 29, 23, 17, 11), _ff_encode('yuv420p', _AOM, 'obu'),
        _ff_decode('obu', 'libdav1d'), _OBU, _YUV709 + '; chroma 2x2 mean down, bilinear up (centred siting)'),
     _C('svt-420', 'AV1 (SVT-AV1, 4:2:0)', ('ffmpeg',), ('encoder:libsvtav1', 'decoder:libdav1d'), 'yuv', '420', 'obu',
-       'yuv', 'crf', (1, 63), True, (58, 54, 50, 45, 40, 35, 30, 25, 20), _ff_encode('yuv420p', _SVT, 'obu'),
+       'yuv', 'crf', (1, 63), True, (62, 58, 53, 47, 41, 35, 29, 23, 17, 11), _ff_encode('yuv420p', _SVT, 'obu'),
        _ff_decode('obu', 'libdav1d'), _OBU, _YUV709 + '; chroma 2x2 mean down, bilinear up (centred siting)'),
     _C('jxl', 'JPEG XL (libjxl, lossy)', ('cjxl', 'djxl'), (), 'rgb', 'n/a (XYB inside the codec)', 'jxl', 'ppm',
-       'distance', (0.01, 25), False, (25, 15, 10, 7, 5, 3.5, 2.5, 1.7, 1.2, 0.8),
+       'distance', (0.01, 25), False, (25, 16, 11, 8, 6, 4.5, 3.3, 2.4, 1.7, 1.2, 0.85),
        'cjxl {input} {bitstream} --distance={q} --effort=7 --num_threads=0 --quiet',
        'djxl {bitstream} {output} --bits_per_sample=8 --num_threads=1 --quiet',
        'the .jxl file (bare JPEG XL codestream)', 'none from us: cjxl reads 8-bit sRGB PNG and codes XYB'),
     _C('avif-444', 'AVIF (libavif + libaom, 4:4:4)', ('avifenc', 'avifdec'), (), 'rgb', '444', 'avif', 'png',
-       'quantizer', (0, 63), True, (60, 56, 52, 47, 42, 37, 32, 27, 22),
+       'quantizer', (0, 63), True, (62, 58, 53, 47, 41, 35, 29, 23, 17, 11),
        'avifenc --jobs 1 --speed 2 --min {q} --max {q} --depth 8 --yuv 444 --range full --cicp 1/13/1 {input} {bitstream}',
        'avifdec --jobs 1 --depth 8 {bitstream} {output}', 'the .avif file (ISOBMFF container included)',
        "libavif's own RGB<->Y'CbCr: BT.709 matrix (CICP 1/13/1), full range, signalled in the file")]}
