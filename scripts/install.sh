@@ -22,6 +22,21 @@ if [ -z "${CHROMIUM:-}" ] && [ ! -x /usr/lib/chromium/chromium ] && ! command -v
   fi
 fi
 # --- end of the browser test block ---------------------------------------------------------------------------------
+# --- Classic codecs (hpcm_balanced.classic, hpcm-anchors): Debian packages, installed only when a program is missing.
+# Without root or apt-get this prints one line; the codecs then fail with an error naming the package to install.
+CLASSIC_PKGS="ffmpeg x265 libjxl-tools libavif-bin"
+classic_missing=""
+for t in ffmpeg x265 cjxl djxl avifenc avifdec; do command -v "$t" >/dev/null 2>&1 || classic_missing="$classic_missing $t"; done
+if [ -n "$classic_missing" ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    apt_install() { DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $CLASSIC_PKGS >/dev/null 2>&1; }
+    apt_install || { apt-get update -q >/dev/null 2>&1 && apt_install; } \
+      || echo "classic codecs:$classic_missing missing and 'apt-get install $CLASSIC_PKGS' failed (hpcm-anchors will say what is missing)" >&2
+  else
+    echo "classic codecs:$classic_missing missing; as root run: apt-get install $CLASSIC_PKGS (hpcm-anchors will say what is missing)" >&2
+  fi
+fi
+# --- end of classic codecs
 # A kernel named hpcm-balanced, so JupyterLab and papermill (-k hpcm-balanced) find this environment.
 .venv/bin/python -m ipykernel install --user --name hpcm-balanced --display-name "Python (hpcm-balanced)" >/dev/null
 echo "installed: $(.venv/bin/python -c 'import hpcm_balanced,torch,compressai; print("hpcm_balanced", hpcm_balanced.__version__, "| torch", torch.__version__, "| compressai", compressai.__version__)')"
