@@ -612,7 +612,7 @@ def final_eval_source(cfg: TrainConfig, val_set) -> tuple[Any, str]:
     if cfg.dataset.lower() == 'bsds500': return eval_source('bsds500')
     return {f.name: load_image(f)[0] for f in val_set.files}, f'held-out images of {cfg.dataset}'
 
-# %% ../nbs/06a_train.ipynb #7bc85280
+# %% ../nbs/06a_train.ipynb #bc15fb7c
 class Trainer:
     "A training run: build everything from a `TrainConfig` (see above), then `fit()`."
     def __init__(self, config: TrainConfig | dict):
@@ -642,7 +642,7 @@ class Trainer:
         resuming = self._prepare_folder()
         self.ckpt = CheckpointManager(self.run.checkpoint_dir, keep_last_n=cfg.keep_last_n, keep_best=1,
                                       metric='val/loss', mode='min')
-        self._make_model()
+        self._make_model(resuming)
         self.epoch, self.global_step, self.skipped_batches, self.consecutive_bad = 0, 0, 0, 0
         self.best_val, self.last_val = math.inf, {}
         seed_everything(cfg.seed + self.dist.rank)        # independent quantization noise per process
@@ -697,12 +697,13 @@ def _prepare_folder(self: Trainer) -> bool:
     self.dist.barrier()
     return bool(cfg.resume and has_ckpt)
 
-# %% ../nbs/06a_train.ipynb #19a5152e
+# %% ../nbs/06a_train.ipynb #2e43851f
 @patch
-def _make_model(self: Trainer) -> None:
+def _make_model(self: Trainer, resuming: bool = False) -> None:
+    "Model, objective, LR schedule; `resuming`: a checkpoint of this run will be loaded over it (else fine-tune from `checkpoint`)."
     cfg = self.config
     self.finetuned_from = None
-    if cfg.finetune and not cfg.resume:       # the model as the checkpoint file builds it (no second copy)
+    if cfg.finetune and not resuming:         # the model as the checkpoint file builds it (no second copy)
         model, meta = load_model_from_checkpoint(cfg.checkpoint, cfg.model)
         self.finetuned_from = meta['loaded']
     else: model = hpcm_models.get_model(cfg.model)
