@@ -593,12 +593,15 @@ def load_yaml(path_or_text: str | Path, what: str = 'file') -> Any:
         raise ValueError(f"{what} '{p or 'text'}' is not valid YAML at{where}: {getattr(e, 'problem', None) or e}{ctx}; "
                          "fix that line") from None
 
-# %% ../nbs/05_runs.ipynb #13f96359
+# %% ../nbs/05_runs.ipynb #05cdace9
 def pid_alive(pid) -> bool:
-    "Whether a process with this PID exists on this host."
-    try: os.kill(int(pid), 0)
+    """Whether a live process with this PID exists on this host. A zombie (exited, not yet reaped: what the workers
+    of a killed sweep become where nothing reaps orphans) is not alive."""
+    try: pid = int(pid); os.kill(pid, 0)
+    except PermissionError: pass                          # another user's process: it exists
     except (OSError, ValueError, TypeError): return False
-    return True
+    try: return Path(f'/proc/{pid}/stat').read_text().rsplit(')', 1)[1].split()[0] != 'Z'
+    except (OSError, IndexError): return True             # no /proc (macOS): os.kill said it exists
 
 def lock_holder(run_dir: str | Path) -> dict | None:
     "The record of the process holding the run lock of `run_dir`, or None when it is free."
