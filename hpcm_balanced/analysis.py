@@ -22,8 +22,8 @@ from .runs import (read_metrics, read_status, write_status, in_progress, load_ya
 # %% auto #0
 __all__ = ['SUMMARY_FILES', 'KNOWN_METRICS', 'NOT_PARAMS', 'RUN_STATUSES', 'final_metrics', 'RunRecord', 'load_run',
            'HyperparameterAnalyzer', 'save_png', 'write_run_folder', 'synthetic_loss_surface', 'write_synthetic_sweep',
-           'study_arm', 'collect_run', 'collect_study', 'study_curve', 'reference_arm', 'study_bd', 'study_summary',
-           'seed_spread', 'study_summary_json']
+           'study_arm', 'collect_run', 'collect_study', 'study_curve', 'reference_arm', 'matched_rate', 'study_bd',
+           'study_summary', 'seed_spread', 'study_summary_json']
 
 # %% ../nbs/08a_analysis.ipynb #7c16b12c
 SUMMARY_FILES = (FINAL_FILE,)   # what the trainer writes at the end of a run (final metrics, eval/*, best/val_loss)
@@ -556,7 +556,7 @@ def collect_study(sweep_dir: str | Path, max_points: int = 60) -> dict:
     return dict(sweep=str(sweep_dir), name=spec.get('name', sweep_dir.name), description=spec.get('description', ''),
                 base=spec.get('base', {}), runs=[collect_run(d, max_points) for d in dirs])
 
-# %% ../nbs/08a_analysis.ipynb #b8c4ea76
+# %% ../nbs/08a_analysis.ipynb #41a41246
 def study_curve(collected: dict, arm: str, seed) -> dict:
     "The RD curve (CompressAI results format, points sorted by bpp) of one arm and one seed, from the finished runs."
     pts = sorted((r['point'] for r in collected['runs'] if r['arm'] == arm and r['seed'] == seed and r['point']),
@@ -570,8 +570,29 @@ def reference_arm(collected: dict, arm: str) -> str:
     same = [a for a in dict.fromkeys(r['arm'] for r in collected['runs']) if models[a] == models[arm] and a.endswith('adam')]
     return same[0] if same else 'adam'
 
+# %% ../nbs/08a_analysis.ipynb #3e4c4862
+def matched_rate(reference: dict, test: dict, metric: str = 'psnr-rgb') -> tuple[float, int]:
+    """Rate of `test` against `reference` at equal quality, point by point: `(bpp_test / bpp_ref(q) - 1) * 100` for
+    each test point whose `metric` value q lies in the reference's range, `bpp_ref` linear in log(bpp) between the
+    reference's neighbouring points. Returns (mean in %, points used); (nan, 0) when none lies in the range.
+
+    Raises:
+        ValueError: the reference's quality does not rise with its bpp (no single rate per quality).
+    """
+    def pts(c): return sorted((b, q) for b, q in zip(c['results']['bpp'], c['results'][metric])
+                              if b is not None and q is not None and b > 0 and math.isfinite(q))
+    ref, tst = pts(reference), pts(test)
+    if len(ref) < 2: return math.nan, 0
+    rq, rlog = np.array([q for _, q in ref]), np.log([b for b, _ in ref])
+    if np.any(np.diff(rq) <= 0):
+        raise ValueError(f"{reference.get('name', 'reference')}: {metric} does not rise with bpp, so no rate per quality")
+    v = [(b / math.exp(np.interp(q, rq, rlog)) - 1) * 100 for b, q in tst if rq[0] <= q <= rq[-1]]
+    return (float(np.mean(v)) if v else math.nan), len(v)
+
+# %% ../nbs/08a_analysis.ipynb #acdd004c
 def study_bd(collected: dict, metric: str = 'psnr-rgb') -> 'pd.DataFrame':
-    "One row per (arm, seed): the reference arm, BD-rate (%) and BD-PSNR (dB) against it, points, and why not."
+    """One row per (arm, seed): the reference arm, BD-rate (%) and BD-PSNR (dB) against it, the matched rate (%) and
+    how many points it uses, the arm's points, and why a number is missing."""
     import pandas as pd
     from hpcm_balanced.evaluate import bd_rate, bd_psnr
     rows = []
@@ -580,41 +601,49 @@ def study_bd(collected: dict, metric: str = 'psnr-rgb') -> 'pd.DataFrame':
         for seed in sorted({r['seed'] for r in collected['runs'] if r['arm'] == arm}):
             a, b = study_curve(collected, ref, seed), study_curve(collected, arm, seed)
             row = dict(arm=arm, seed=seed, reference=ref, points=len(b['results']['bpp']), bd_rate=math.nan,
-                       bd_psnr=math.nan, note='')
+                       bd_psnr=math.nan, matched_rate=math.nan, matched_points=0, note='')
             try: row.update(bd_rate=bd_rate(a, b, metric), bd_psnr=bd_psnr(a, b, metric))
             except ValueError as e: row['note'] = str(e)
+            try: row['matched_rate'], row['matched_points'] = matched_rate(a, b, metric)
+            except ValueError as e: row['note'] = (row['note'] + ' | ' if row['note'] else '') + str(e)
             rows.append(row)
     return pd.DataFrame(rows)
 
-# %% ../nbs/08a_analysis.ipynb #6497da22
+# %% ../nbs/08a_analysis.ipynb #c9688e8a
 def study_summary(collected: dict, metric: str = 'psnr-rgb') -> 'pd.DataFrame':
     """Per arm: BD-rate against its reference, mean / std / min / max over seeds (the spread says whether the
-    difference is real), BD-PSNR mean, and the mean training time per run."""
+    difference is real), BD-PSNR mean, the matched rate's mean / std over seeds, and the mean training time per run."""
     import pandas as pd
     bd = study_bd(collected, metric)
     rows = []
     for arm, g in bd.groupby('arm', sort=False):
         v = g['bd_rate'].dropna()
         t = [r['train_s'] for r in collected['runs'] if r['arm'] == arm and r['train_s']]
+        mr = g['matched_rate'].dropna()
         rows.append(dict(arm=arm, reference=g['reference'].iloc[0], seeds=len(g), bd_rate_mean=v.mean() if len(v) else math.nan,
                          bd_rate_std=v.std(ddof=1) if len(v) > 1 else math.nan, bd_rate_min=v.min() if len(v) else math.nan,
                          bd_rate_max=v.max() if len(v) else math.nan, bd_psnr_mean=g['bd_psnr'].dropna().mean(),
+                         matched_rate_mean=mr.mean() if len(mr) else math.nan,
+                         matched_rate_std=mr.std(ddof=1) if len(mr) > 1 else math.nan,
                          train_s_mean=float(np.mean(t)) if t else math.nan))
     return pd.DataFrame(rows)
 
 def seed_spread(collected: dict, arm: str = 'adam', metric: str = 'psnr-rgb') -> 'pd.DataFrame':
-    "BD-rate of every later seed of `arm` against its first seed: the noise floor of the comparison."
+    "BD-rate and matched rate of every later seed of `arm` against its first seed: the noise floor of the comparison."
     import pandas as pd
     from hpcm_balanced.evaluate import bd_rate
     seeds = sorted({r['seed'] for r in collected['runs'] if r['arm'] == arm})
     rows = []
     for s in seeds[1:]:
-        try: v = bd_rate(study_curve(collected, arm, seeds[0]), study_curve(collected, arm, s), metric)
+        a, b = study_curve(collected, arm, seeds[0]), study_curve(collected, arm, s)
+        try: v = bd_rate(a, b, metric)
         except ValueError: v = math.nan
-        rows.append(dict(arm=arm, seed_a=seeds[0], seed_b=s, bd_rate=v))
+        try: m = matched_rate(a, b, metric)[0]
+        except ValueError: m = math.nan
+        rows.append(dict(arm=arm, seed_a=seeds[0], seed_b=s, bd_rate=v, matched_rate=m))
     return pd.DataFrame(rows)
 
-# %% ../nbs/08a_analysis.ipynb #7e6aeb18
+# %% ../nbs/08a_analysis.ipynb #f27161c0
 def study_summary_json(collected: dict, metric: str = 'psnr-rgb', extra: dict | None = None) -> dict:
     "The study's `summary.json` content (see above)."
     bd, summ = study_bd(collected, metric), study_summary(collected, metric).set_index('arm')
@@ -627,10 +656,14 @@ def study_summary_json(collected: dict, metric: str = 'psnr-rgb', extra: dict | 
         arms[arm] = dict(model=runs[0]['model'], reference=summ.loc[arm, 'reference'], points=pts,
                          bd_rate_vs_adam={str(s): v for s, v in zip(g['seed'], g['bd_rate'])},
                          bd_psnr_vs_adam={str(s): v for s, v in zip(g['seed'], g['bd_psnr'])},
+                         matched_rate_vs_adam={str(s): v for s, v in zip(g['seed'], g['matched_rate'])},
+                         matched_points={str(s): int(v) for s, v in zip(g['seed'], g['matched_points'])},
                          notes={str(s): n for s, n in zip(g['seed'], g['note']) if n},
                          **{k: summ.loc[arm, k] for k in ('bd_rate_mean', 'bd_rate_std', 'bd_rate_min', 'bd_rate_max',
-                                                          'bd_psnr_mean', 'train_s_mean')})
-    spread = {a: seed_spread(collected, a, metric)['bd_rate'].tolist() for a in arms if a.endswith('adam')}
+                                                          'bd_psnr_mean', 'matched_rate_mean', 'matched_rate_std', 'train_s_mean')})
+    spreads = {a: seed_spread(collected, a, metric) for a in arms if a.endswith('adam')}
+    spread = {a: sp['bd_rate'].tolist() for a, sp in spreads.items()}
+    spread_matched = {a: sp['matched_rate'].tolist() for a, sp in spreads.items()}
     return jsonable(dict(name=collected['name'], sweep=collected['sweep'], metric=metric, base=collected['base'],
                          runs=len(collected['runs']), finished=sum(r['point'] is not None for r in collected['runs']),
-                         seed_spread_of_adam=spread, arms=arms, **(extra or {})))
+                         seed_spread_of_adam=spread, seed_spread_of_adam_matched=spread_matched, arms=arms, **(extra or {})))
