@@ -20,7 +20,8 @@ import torch
 
 from hpcm_balanced.core import get_device, seed_everything, write_bench
 from hpcm_balanced.data import builtin_images, iter_images, kodak_dir
-from hpcm_balanced.evaluate import available_pillow_codecs, code_image, load_model, pillow_round_trip, warm_up
+from hpcm_balanced.codec_io import code_image, warm_up
+from hpcm_balanced.evaluate import available_pillow_codecs, load_model, pillow_round_trip
 
 
 @torch.no_grad()

@@ -67,8 +67,7 @@ def main(argv=None) -> dict:
             if t.device.type == 'cuda': torch.cuda.synchronize()
             if r >= args.warmup: times[n].append(time.perf_counter() - t0)
             assert row is not None, f'{n}: step skipped (non-finite)'
-    for t in trainers.values():
-        if t.logger is not None: t.logger.close()
+    for t in trainers.values(): t.close()           # the run locks
     med = {n: statistics.median(v) for n, v in times.items()}
     results = {
         'model': 'hpcm_tiny', 'device': str(first.device), 'batch': args.batch, 'patch': args.patch,
