@@ -609,7 +609,7 @@ def study_bd(collected: dict, metric: str = 'psnr-rgb') -> 'pd.DataFrame':
             rows.append(row)
     return pd.DataFrame(rows)
 
-# %% ../nbs/08a_analysis.ipynb #c9688e8a
+# %% ../nbs/08a_analysis.ipynb #20f58cf4
 def study_summary(collected: dict, metric: str = 'psnr-rgb') -> 'pd.DataFrame':
     """Per arm: BD-rate against its reference, mean / std / min / max over seeds (the spread says whether the
     difference is real), BD-PSNR mean, the matched rate's mean / std over seeds, and the mean training time per run."""
@@ -641,7 +641,7 @@ def seed_spread(collected: dict, arm: str = 'adam', metric: str = 'psnr-rgb') ->
         try: m = matched_rate(a, b, metric)[0]
         except ValueError: m = math.nan
         rows.append(dict(arm=arm, seed_a=seeds[0], seed_b=s, bd_rate=v, matched_rate=m))
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=['arm', 'seed_a', 'seed_b', 'bd_rate', 'matched_rate'])   # no rows: one seed so far
 
 # %% ../nbs/08a_analysis.ipynb #f27161c0
 def study_summary_json(collected: dict, metric: str = 'psnr-rgb', extra: dict | None = None) -> dict:
