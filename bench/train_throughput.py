@@ -16,7 +16,7 @@ not timed. Reports the median seconds per step, images/s = batch / median, and r
 (compare ratios, not absolute numbers, across machines). Writes runs/bench/train_throughput.json.
 """
 from __future__ import annotations
-import argparse, os, statistics, tempfile, time
+import argparse, os, shutil, statistics, tempfile, time
 
 import torch
 
@@ -41,6 +41,11 @@ def main(argv=None) -> dict:
     ap.add_argument('--device', default='auto')
     args = ap.parse_args(argv)
     tmp = tempfile.mkdtemp(prefix='hpcm-bench-')
+    try: return _bench(args, tmp)
+    finally: shutil.rmtree(tmp, ignore_errors=True)      # the runs' folders (checkpoints): scratch
+
+
+def _bench(args, tmp: str) -> dict:
     trainers = {}
     for name, kw in VARIANTS.items():
         cfg = TrainConfig(run_name=name, runs_dir=tmp, batch_size=args.batch, patch_size=args.patch, device=args.device,
