@@ -10,6 +10,8 @@ the same parameter tensors, each with its own optimizer state:
 - `adam_foreach_clip`: the same after `clip_grad_norm_(params, 1.0)` (what HPCM's train.py does), like for like
   with `Balanced.step()`, which clips;
 - `balanced`: `Balanced.step()` (clip + Cautious Adam, multi-tensor; the default);
+- `balanced_noclip`: `Balanced(max_norm=0).step()`: Cautious Adam without clipping, like for like with bare Adam
+  (it still computes the gradient norm, to skip a step whose gradient is not finite);
 - `balanced_plain`: `Balanced(cautious=False).step()` (clip + Adam, multi-tensor);
 - `balanced_loop`: `Balanced(foreach=False).step()`: the per-tensor loop over `cautious_adam_update`, i.e. the
   step before the multi-tensor version (the before/after ratio);
@@ -29,7 +31,8 @@ of 128x128 random crops (with flips) of scikit-image photos (astronaut, coffee, 
 same loss. Goals: lagged <= 1.05x Adam, exact <= 1.5x Adam.
 
 Writes runs/bench/optimizer_overhead.json (via core.write_bench) with the load average before and after.
-Goal of part 1: `balanced` <= 1.10x `adam_foreach`.
+Goal of part 1: `balanced` <= 1.10x `adam_foreach` (also printed: the like-for-like ratios `balanced_noclip` / `adam_foreach`
+and `balanced` / `adam_foreach_clip`).
 """
 from __future__ import annotations
 import argparse, copy, os, resource, statistics, time
@@ -42,7 +45,8 @@ from hpcm_balanced.core import seed_everything, write_bench
 from hpcm_balanced.optim import Balanced, HierarchicalBalanced
 
 LMBDA = 0.013
-STEP_VARIANTS = ('adam_foreach', 'adam_foreach_clip', 'balanced', 'balanced_plain', 'balanced_loop', 'hierarchical')
+STEP_VARIANTS = ('adam_foreach', 'adam_foreach_clip', 'balanced', 'balanced_noclip', 'balanced_plain', 'balanced_loop',
+                 'hierarchical')
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -58,7 +62,8 @@ def make_step_variant(name: str, params: list[torch.Tensor]):
             opt.step()
         return adam_clip
     if name == 'hierarchical': return HierarchicalBalanced(params, lr=1e-4).step
-    kw = dict(balanced={}, balanced_plain=dict(cautious=False), balanced_loop=dict(foreach=False))
+    kw = dict(balanced={}, balanced_noclip=dict(max_norm=0.0), balanced_plain=dict(cautious=False),
+              balanced_loop=dict(foreach=False))
     if name not in kw: raise ValueError(f"variant={name!r} is unknown; expected one of {STEP_VARIANTS}.")
     return Balanced(params, lr=1e-4, **kw[name]).step
 
@@ -101,6 +106,12 @@ def bench_step(args) -> dict:
               f" {v['median_page_faults']:8.0f}")
     goal = dict(limit=1.10, ratio_wall=res.get('balanced', {}).get('ratio_wall'),
                 ratio_cpu=res.get('balanced', {}).get('ratio_cpu'))
+    for name, ref in (('balanced_noclip', 'adam_foreach'), ('balanced', 'adam_foreach_clip')):   # like for like
+        if name in res and ref in res:
+            goal[f'{name}_vs_{ref}'] = dict(wall=res[name]['median_wall_s'] / res[ref]['median_wall_s'],
+                                            cpu=res[name]['median_cpu_s'] / res[ref]['median_cpu_s'])
+            print(f"like for like: {name} / {ref}: wall {goal[f'{name}_vs_{ref}']['wall']:.3f}, "
+                  f"cpu {goal[f'{name}_vs_{ref}']['cpu']:.3f}")
     if goal['ratio_wall'] is not None:
         goal['met'] = goal['ratio_wall'] <= 1.10
         print(f"goal balanced <= 1.10x adam_foreach: wall {goal['ratio_wall']:.3f}, cpu {goal['ratio_cpu']:.3f} "
