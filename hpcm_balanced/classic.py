@@ -15,9 +15,8 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from .core import repo_root, shared_path, write_json
-from .data import builtin_images
 from .codec_io import RESULT_METRICS, ms_ssim_rgb, psnr_rgb, summarize
-from .data import iter_eval_images, source_label
+from .data import builtin_images, iter_eval_images, source_label
 
 # %% auto #0
 __all__ = ['TOOL_PACKAGES', 'LIBRARY_PACKAGES', 'YUV_MATRICES', 'CHROMA_FORMATS', 'CLASSIC_CODECS', 'DEFAULT_CODECS',
