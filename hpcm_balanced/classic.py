@@ -20,11 +20,11 @@ from .data import builtin_images, iter_eval_images, source_label
 
 # %% auto #0
 __all__ = ['TOOL_PACKAGES', 'LIBRARY_PACKAGES', 'YUV_MATRICES', 'CHROMA_FORMATS', 'CLASSIC_CODECS', 'DEFAULT_CODECS',
-           'CPU_METRICS', 'MissingToolError', 'find_tool', 'tool_version', 'available_tools', 'debian_versions',
-           'check_ffmpeg', 'rgb_to_ycbcr', 'ycbcr_to_rgb', 'downsample_420', 'upsample_420', 'rgb_to_planes',
-           'planes_to_rgb', 'write_yuv', 'read_yuv', 'ClassicCodec', 'classic_codec', 'check_quality', 'run_command',
-           'classic_encode_decode', 'classic_round_trip', 'classic_meta', 'classic_curve', 'committed_anchors',
-           'anchor_dataset', 'main']
+           'CPU_METRICS', 'DRAWN_ANCHORS', 'MissingToolError', 'find_tool', 'tool_version', 'available_tools',
+           'debian_versions', 'check_ffmpeg', 'rgb_to_ycbcr', 'ycbcr_to_rgb', 'downsample_420', 'upsample_420',
+           'rgb_to_planes', 'planes_to_rgb', 'write_yuv', 'read_yuv', 'ClassicCodec', 'classic_codec', 'check_quality',
+           'run_command', 'classic_encode_decode', 'classic_round_trip', 'classic_meta', 'classic_curve',
+           'committed_anchors', 'anchor_dataset', 'main']
 
 # %% ../nbs/07a_classic.ipynb #bbecc9b5
 TOOL_PACKAGES = {'ffmpeg': 'ffmpeg', 'x265': 'x265', 'cjxl': 'libjxl-tools', 'djxl': 'libjxl-tools',
@@ -379,9 +379,14 @@ def classic_curve(codec: str, folder, qualities: Sequence | None = None, max_ima
             'meta': {**classic_meta(spec), 'n_images': len(images), 'images': source_label(folder)}}
 
 # %% ../nbs/07a_classic.ipynb #bd0dd84c
-def committed_anchors(dataset: str = 'kodak', root: str | Path | None = None) -> dict[str, dict]:
+DRAWN_ANCHORS = ('x265-444', 'aom-444', 'jxl')
+"The committed curves the reports draw: HEVC and AV1 in 4:4:4 (like for like with RGB codecs) and JPEG XL."
+
+def committed_anchors(dataset: str = 'kodak', root: str | Path | None = None,
+                      names: Sequence[str] | None = None) -> dict[str, dict]:
     """The committed classic-codec curves of `dataset`: `{codec name: results dict}` read from
-    `<root>/results/anchors/<dataset>_*.json` (`root`: default the repository, `core.repo_root()`); {} when absent."""
+    `<root>/results/anchors/<dataset>_*.json` (`root`: default the repository, `core.repo_root()`); {} when absent.
+    `names` keeps only those codecs (e.g. `DRAWN_ANCHORS`), in that order."""
     root = Path(root) if root is not None else repo_root()
     if root is None: return {}
     out = {}
@@ -390,7 +395,7 @@ def committed_anchors(dataset: str = 'kodak', root: str | Path | None = None) ->
         if not isinstance(d.get('results'), Mapping) or 'bpp' not in d['results']:
             raise ValueError(f"{p}: not a CompressAI results JSON (needs 'results' with a 'bpp' list)")
         out[p.stem[len(dataset) + 1:]] = d
-    return out
+    return out if names is None else {k: out[k] for k in names if k in out}
 
 # %% ../nbs/07a_classic.ipynb #6a5f4dfe
 def anchor_dataset(dataset: str | Path) -> tuple[Path, str]:
