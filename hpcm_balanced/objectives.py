@@ -31,7 +31,7 @@ def model_param_groups(model: torch.nn.Module, freeze: Sequence[str] = (), lr_mu
                          f"{type(model).__name__} has none: drop them")
     return [dict(params=hpcm_models.main_parameters(model), name='all', lr_mult=1.0)]
 
-# %% ../nbs/06_objectives.ipynb #ace147fe
+# %% ../nbs/06_objectives.ipynb #f9ce4f7e
 class RDObjective:
     """Plain rate-distortion training with Adam.
 
@@ -52,7 +52,10 @@ class RDObjective:
         self.aux_optimizer = torch.optim.Adam(aux, lr=cfg.aux_lr) if aux else None
 
     def make_criterion(self) -> torch.nn.Module: return RateDistortionLoss(self.cfg.lmbda, self.cfg.metric)
-    def make_optimizer(self) -> torch.optim.Optimizer: return torch.optim.Adam(self.groups, lr=self.cfg.base_lr)
+    def make_optimizer(self) -> torch.optim.Optimizer:
+        "Adam, or with `cfg.cautious_adam` Balanced's Cautious Adam (its task weights unused; `step` clips)."
+        if getattr(self.cfg, 'cautious_adam', False): return Balanced(self.groups, lr=self.cfg.base_lr, max_norm=0.0)
+        return torch.optim.Adam(self.groups, lr=self.cfg.base_lr)
     def make_schedule(self): return None
 
     def zero_grad(self) -> None:
@@ -65,7 +68,7 @@ class RDObjective:
         "The scalar to back-propagate (the R-D loss; plus the auxiliary loss of entropy bottlenecks, if any)."
         return res['loss'] + (self.model.aux_loss() if self.aux_optimizer is not None else 0)
 
-# %% ../nbs/06_objectives.ipynb #3e0658f6
+# %% ../nbs/06_objectives.ipynb #87846346
 @patch
 def step(self: RDObjective) -> float | None:
     "Clip and update; the gradient norm before clipping, or None when it is not finite (nothing moved)."
@@ -95,7 +98,7 @@ def val_row(self: RDObjective, val: Mapping) -> dict: return {}
 
 @patch
 def state_dict(self: RDObjective) -> dict:
-    return dict(kind=self.kind, optimizer=self.optimizer.state_dict(),
+    return dict(kind=self.kind, optimizer=self.optimizer.state_dict(), cautious=isinstance(self.optimizer, Balanced),
                 gamma_scheduler=self.gamma_scheduler.state_dict() if self.gamma_scheduler is not None else None,
                 aux_optimizer=self.aux_optimizer.state_dict() if self.aux_optimizer is not None else None)
 
@@ -104,6 +107,9 @@ def load_state_dict(self: RDObjective, state: Mapping) -> None:
     if state.get('kind') != self.kind:
         raise ValueError(f"the checkpoint was trained with the {state.get('kind')!r} objective, this run is "
                          f"{self.kind!r}: resume with the options the run was started with")
+    if self.kind == 'adam' and bool(state.get('cautious', False)) != isinstance(self.optimizer, Balanced):
+        raise ValueError(f"the checkpoint was trained with cautious_adam={bool(state.get('cautious'))}, this run has "
+                         f"cautious_adam={isinstance(self.optimizer, Balanced)}: resume with the options the run was started with")
     self.optimizer.load_state_dict(state['optimizer'])
     if self.gamma_scheduler is not None: self.gamma_scheduler.load_state_dict(state['gamma_scheduler'])
     if self.aux_optimizer is not None and state.get('aux_optimizer'): self.aux_optimizer.load_state_dict(state['aux_optimizer'])

@@ -38,7 +38,7 @@ __all__ = ['OFFICIAL_LR_MILESTONES', 'OFFICIAL_LR_GAMMA', 'BALANCED_UPDATES', 'M
            'item_name', 'skipped_files', 'final_eval_source', 'Trainer', 'train', 'build_parser', 'parse_config',
            'main', 'parameters_cell']
 
-# %% ../nbs/06a_train.ipynb #7c11e75a
+# %% ../nbs/06a_train.ipynb #4fba84ff
 OFFICIAL_LR_MILESTONES = [2750 / 3000, 2850 / 3000, 2950 / 3000]
 OFFICIAL_LR_GAMMA = [0.3, 1 / 3, 0.1]     # 1e-4 -> 3e-5 -> 1e-5 -> 1e-6
 BALANCED_UPDATES = ('exact', 'lagged')
@@ -77,6 +77,7 @@ class TrainConfig:
     aux_lr: float = _opt(1e-3, "learning rate of the entropy bottlenecks' quantiles (CompressAI models only)")
     # Balanced R-D
     use_balanced: bool = _opt(False, 'Balanced R-D: FAMO task weights (distortion, bpp) + Cautious Adam')
+    cautious_adam: bool = _opt(False, "plain R-D with Cautious Adam (Balanced's optimizer, no task weights): an ablation")
     balanced_update: str = _opt('exact', "task-weight update: 'exact' (2nd forward) or 'lagged' (next batch)")
     w_lr: float = _opt(0.025, 'learning rate of the task logits w')
     gamma: float = _opt(0.006, 'task-logit decay gamma (start value of the schedule)')
@@ -291,7 +292,7 @@ def _number_errors(c: TrainConfig) -> list[str]:
         e.append(f"lr_gamma={c.lr_gamma!r}: every factor must be a finite number > 0")
     return e
 
-# %% ../nbs/06a_train.ipynb #bd9ed98c
+# %% ../nbs/06a_train.ipynb #1ffcf6e9
 def _objective_errors(c: TrainConfig) -> list[str]:
     "Balanced / hierarchical options and the gamma schedule the run would build."
     e, add = [], lambda msg: msg and e.append(msg)
@@ -299,6 +300,9 @@ def _objective_errors(c: TrainConfig) -> list[str]:
     add(_choice_error('scale_gamma_strategy', c.scale_gamma_strategy, SCALE_GAMMA_STRATEGIES))
     add(_choice_error('decomposition', c.decomposition, DECOMPOSITIONS))
     hier = c.optimizer_kind == 'hierarchical'
+    if c.cautious_adam and c.optimizer_kind != 'adam':
+        e.append(f"cautious_adam=True is for plain R-D runs; a {c.optimizer_kind} run always updates the model with "
+                 "Cautious Adam: drop cautious_adam")
     if hier and c.gamma_strategy not in SCALE_GAMMA_STRATEGIES:
         e.append(f"gamma_strategy={c.gamma_strategy!r} is not a per-scale strategy; with hierarchical training "
                  f"choose one of: {', '.join(map(repr, SCALE_GAMMA_STRATEGIES))} (or set scale_gamma_strategy)")
