@@ -1013,7 +1013,7 @@ def train(config: TrainConfig | dict | None = None, **overrides) -> dict:
     if overrides: config = TrainConfig.from_dict(config.to_dict(), **overrides)
     return Trainer(config).fit()
 
-# %% ../nbs/06a_train.ipynb #5cf031ae
+# %% ../nbs/06a_train.ipynb #74d2e280
 SEED_ALIASES = {'lmbda': ['--lambda'], 'lr': ['--learning-rate', '--learning_rate'], 'model': ['--model_name', '--model-name'],
                 'dataset': ['--train_dataset', '--train-dataset'], 'run_name': ['--wandb_name']}
 
@@ -1032,7 +1032,8 @@ def build_parser() -> argparse.ArgumentParser:
         base, optional, elem = _type_info(hints[f.name])
         names = [f'--{f.name}'] + ([f"--{f.name.replace('_', '-')}"] if '_' in f.name else []) + SEED_ALIASES.get(f.name, [])
         d = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-        kw = dict(dest=f.name, default=argparse.SUPPRESS, help=f"{f.metadata.get('help', '')} (default: {d!r})")
+        text = f"{f.metadata.get('help', '')} (default: {d!r})".replace('%', '%%')   # argparse %-formats help
+        kw = dict(dest=f.name, default=argparse.SUPPRESS, help=text)
         if base is bool: kw['action'] = argparse.BooleanOptionalAction
         elif base is list: kw.update(nargs='*', type=elem, metavar=elem.__name__.upper())
         else: kw.update(type=_none_or(base) if optional else base, metavar=base.__name__.upper())
