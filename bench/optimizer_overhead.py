@@ -31,8 +31,9 @@ of 128x128 random crops (with flips) of scikit-image photos (astronaut, coffee, 
 same loss. Goals: lagged <= 1.05x Adam, exact <= 1.5x Adam.
 
 Writes runs/bench/optimizer_overhead.json (via core.write_bench) with the load average before and after.
-Goal of part 1: `balanced` <= 1.10x `adam_foreach` (also printed: the like-for-like ratios `balanced_noclip` / `adam_foreach`
-and `balanced` / `adam_foreach_clip`).
+Goal of part 1 (issue 14): the Cautious-Adam step at most 1.10x `Adam(foreach=True)`, like for like in wall time:
+`balanced_noclip` / `adam_foreach` (no clipping on either side) and `balanced` / `adam_foreach_clip` (the same clipping
+on both). `balanced` / bare `adam_foreach` (clipping on one side only) is printed as well.
 """
 from __future__ import annotations
 import argparse, copy, os, resource, statistics, time
@@ -104,18 +105,24 @@ def bench_step(args) -> dict:
     for n, v in res.items():
         print(f"{n:20s} {v['median_wall_s']:8.3f} {v['ratio_wall']:7.3f} {v['median_cpu_s']:8.3f} {v['ratio_cpu']:7.3f}"
               f" {v['median_page_faults']:8.0f}")
-    goal = dict(limit=1.10, ratio_wall=res.get('balanced', {}).get('ratio_wall'),
-                ratio_cpu=res.get('balanced', {}).get('ratio_cpu'))
-    for name, ref in (('balanced_noclip', 'adam_foreach'), ('balanced', 'adam_foreach_clip')):   # like for like
-        if name in res and ref in res:
-            goal[f'{name}_vs_{ref}'] = dict(wall=res[name]['median_wall_s'] / res[ref]['median_wall_s'],
-                                            cpu=res[name]['median_cpu_s'] / res[ref]['median_cpu_s'])
-            print(f"like for like: {name} / {ref}: wall {goal[f'{name}_vs_{ref}']['wall']:.3f}, "
-                  f"cpu {goal[f'{name}_vs_{ref}']['cpu']:.3f}")
-    if goal['ratio_wall'] is not None:
-        goal['met'] = goal['ratio_wall'] <= 1.10
-        print(f"goal balanced <= 1.10x adam_foreach: wall {goal['ratio_wall']:.3f}, cpu {goal['ratio_cpu']:.3f} "
-              f"({'met' if goal['met'] else 'NOT met'})")
+    # The goal (issue 14): the Cautious-Adam step costs at most 1.10x Adam(foreach=True), measured like for like:
+    # without clipping on both sides, and with the same clipping on both sides. `balanced` (it clips) against bare
+    # Adam (it does not) is printed too, as a cost of the whole default step, but it is not like for like.
+    goal = dict(limit=1.10, balanced_vs_bare_adam=dict(wall=res.get('balanced', {}).get('ratio_wall'),
+                                                        cpu=res.get('balanced', {}).get('ratio_cpu')))
+    pairs = [(n, r) for n, r in (('balanced_noclip', 'adam_foreach'), ('balanced', 'adam_foreach_clip'))
+             if n in res and r in res]
+    for name, ref in pairs:
+        ratio = dict(wall=res[name]['median_wall_s'] / res[ref]['median_wall_s'],
+                     cpu=res[name]['median_cpu_s'] / res[ref]['median_cpu_s'])
+        goal[f'{name}_vs_{ref}'] = ratio
+        print(f"like for like: {name} / {ref}: wall {ratio['wall']:.3f}, cpu {ratio['cpu']:.3f}")
+    if pairs:
+        goal['met'] = all(goal[f'{n}_vs_{r}']['wall'] <= goal['limit'] for n, r in pairs)
+        print(f"goal (like for like, wall) <= {goal['limit']:.2f}x: {'met' if goal['met'] else 'NOT met'}")
+    if goal['balanced_vs_bare_adam']['wall'] is not None:
+        print(f"(not like for like) balanced with clipping / bare adam_foreach: wall "
+              f"{goal['balanced_vs_bare_adam']['wall']:.3f}, cpu {goal['balanced_vs_bare_adam']['cpu']:.3f}")
     return dict(config=dict(model='hpcm_base', n_params=sum(p.numel() for p in params), n_tensors=len(params),
                             grad_norm=5.0, max_norm=1.0, rounds=args.rounds, warmup=args.warmup, lr=1e-4,
                             grads='restored (untimed) before every step'),

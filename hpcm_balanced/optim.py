@@ -15,7 +15,8 @@ from .core import SCALES
 
 # %% auto #0
 __all__ = ['HIERARCHICAL_TASKS', 'TASK_SCALE', 'UPDATE_MODES', 'LOSS_EPS', 'PIECE', 'CPU_BATCH', 'CPU_GROUP', 'FUSED_DEVICES',
-           'default_task_names', 'Balanced', 'cautious_adam_update', 'cautious_adam_multi', 'HierarchicalBalanced']
+           'default_task_names', 'Balanced', 'cautious_adam_update', 'cautious_adam_multi', 'grad_norm',
+           'HierarchicalBalanced']
 
 # %% ../nbs/01_optim.ipynb #8a01f96e
 HIERARCHICAL_TASKS = ('s1_distortion', 's1_bpp', 's2_distortion', 's2_bpp', 's3_bpp')
@@ -309,7 +310,7 @@ def _owners(tensors: Sequence[torch.Tensor], split: Sequence[bool]) -> list[int]
     "For each piece of `_pieces(tensors, split)`, the index of its tensor."
     return [i for i, (t, s) in enumerate(zip(tensors, split)) for _ in range(-(-t.numel() // PIECE) if s else 1)]
 
-# %% ../nbs/01_optim.ipynb #8b0f08a8
+# %% ../nbs/01_optim.ipynb #4dc80802
 def _agree(out: list[torch.Tensor], exp_avgs: list[torch.Tensor], grads: list[torch.Tensor],
            per_piece: bool | None = None) -> None:
     """`out[i] = 1[exp_avgs[i] * grads[i] > 0]` (0/1 in the tensors' dtype), in place, whatever `out` held.
@@ -331,17 +332,24 @@ def _count_dtype(dtype: torch.dtype) -> torch.dtype:
     "Precision of the mask counts and scales: float64 for float64 parameters, else float32 (as the reference)."
     return torch.float64 if dtype == torch.float64 else torch.float32
 
-def _scales(norms: list[torch.Tensor], owner: list[int], numels: list[int], dtype: torch.dtype) -> list[float]:
+def _mask_counts(masks: list[torch.Tensor], dtype: torch.dtype) -> list[torch.Tensor]:
+    "Ones in each 0/1 mask piece (at most `PIECE` elements, so a float32 sum is exact), as 0-d tensors."
+    cd = _count_dtype(dtype)
+    if masks and masks[0].device.type == 'cpu': return [x.sum(dtype=cd) for x in masks]
+    norms = torch._foreach_norm(masks, 2, dtype=cd)
+    return torch._foreach_mul(norms, norms)                 # rounded to integers in `_scales`
+
+def _scales(counts: list[torch.Tensor], owner: list[int], numels: list[int], dtype: torch.dtype) -> list[float]:
     """Per-tensor Cautious scales `min(10, 1 / max(count / numel, 1e-3))`.
 
     Args:
-        norms: L2 norms of the pieces' 0/1 masks (pieces of at most `PIECE` elements), 0-d tensors.
+        counts: `_mask_counts` of the pieces' 0/1 masks (pieces of at most `PIECE` elements), 0-d tensors.
         owner: tensor index of each piece. numels: elements per tensor. dtype: `_count_dtype` of the parameters.
     Returns:
         One Python float per tensor (the exact float32/float64 value the reference computes).
     """
-    sq = np.square(torch.stack(norms).cpu().numpy().astype(np.float64)).round()   # exact counts per piece
-    counts = np.bincount(owner, weights=sq, minlength=len(numels))
+    per_piece = torch.stack(counts).cpu().numpy().astype(np.float64).round()   # exact counts per piece
+    counts = np.bincount(owner, weights=per_piece, minlength=len(numels))
     nd = np.float64 if dtype == torch.float64 else np.float32                  # the reference's arithmetic
     with np.errstate(invalid='ignore', divide='ignore'):                        # an empty tensor gives nan
         frac = counts.astype(nd) / np.asarray(numels, dtype=nd)
@@ -368,7 +376,7 @@ def _adam_foreach(P, G, M, V, steps: Sequence[int], *, lr: float, beta1: float, 
         torch._foreach_add_(denom, eps)
         torch._foreach_addcdiv_(p_[b], m_[b], denom, neg_step[b])
 
-# %% ../nbs/01_optim.ipynb #cca7d4f4
+# %% ../nbs/01_optim.ipynb #759667c8
 def _cautious_fused(P, G, M, V, steps: Sequence[int], *, lr: float, beta1: float, beta2: float, eps: float,
                     weight_decay: float, clip_coef: torch.Tensor | None, scratch: dict | None) -> None:
     "Cautious Adam on lists of contiguous tensors of one device and dtype, via `torch._fused_adam_` into scratch."
@@ -388,16 +396,17 @@ def _cautious_fused(P, G, M, V, steps: Sequence[int], *, lr: float, beta1: float
         p_, g_, m_, v_ = (_pieces(L[r], split) for L in (P, G, M, V))
         sizes = [x.numel() for x in p_]; n = sum(sizes)
         u_, t_ = ([x if q.dim() == 1 else x.view(q.shape) for x, q in zip(half.split(sizes), p_)]
-                  for half in (buf[:n].zero_(), buf[n:2 * n]))    # unmasked Adam steps (from 0); 0/1 masks
+                  for half in (buf[:n], buf[n:2 * n]))    # unmasked Adam steps (from 0); 0/1 masks
         st_ = [step_of[steps[r.start + i]] for i in owner]
-        batches, norms = _runs(sizes, batch), []
+        batches, counts = _runs(sizes, batch), []
         for b in batches:
             if clip_coef is not None: torch._foreach_mul_(g_[b], clip_coef)
+            torch._foreach_zero_(u_[b])                    # here, so that the kernel finds it in cache
             torch._fused_adam_(u_[b], g_[b], m_[b], v_[b], [], st_[b], amsgrad=False, lr=lr, beta1=beta1,
                                beta2=beta2, weight_decay=0.0, eps=eps, maximize=False)
             _agree(t_[b], m_[b], g_[b])
-            norms.extend(torch._foreach_norm(t_[b], 2, dtype=_count_dtype(dtype)))
-        scale = _scales(norms, owner, numel[r], _count_dtype(dtype))
+            counts.extend(_mask_counts(t_[b], dtype))
+        scale = _scales(counts, owner, numel[r], _count_dtype(dtype))
         scale = [scale[i] for i in owner]
         for b in batches:
             if weight_decay != 0: torch._foreach_mul_(p_[b], 1 - lr * weight_decay)
@@ -448,7 +457,15 @@ def cautious_adam_multi(params: Sequence[torch.Tensor], grads: Sequence[torch.Te
             paths['loop'] += 1
     return paths
 
-# %% ../nbs/01_optim.ipynb #e9168c0d
+# %% ../nbs/01_optim.ipynb #32f6a257
+def grad_norm(grads: Sequence[torch.Tensor]) -> torch.Tensor:
+    "Total L2 norm of `grads` (0-d tensor): per-tensor dot products on the CPU, `get_total_norm` elsewhere."
+    if grads and all(g.device.type == 'cpu' and g.dtype in (torch.float32, torch.float64) for g in grads):
+        flat = [g.reshape(-1) for g in grads]
+        return torch.stack([torch.dot(f, f).double() for f in flat]).sum().sqrt()
+    return torch.nn.utils.get_total_norm(grads, norm_type=2.0)
+
+# %% ../nbs/01_optim.ipynb #71a40412
 @patch
 @torch.no_grad()
 def step(self: Balanced, closure: Callable | None = None):
@@ -465,7 +482,7 @@ def step(self: Balanced, closure: Callable | None = None):
         self.last_grad_norm, self.last_step_skipped, self._pending = 0.0, False, False
         return loss
     if any(p.grad.is_sparse for p in params): raise ValueError("Balanced does not support sparse gradients.")
-    norm = torch.nn.utils.get_total_norm([p.grad for p in params], norm_type=2.0)
+    norm = grad_norm([p.grad for p in params])
     self.last_grad_norm = float(norm)
     if not math.isfinite(self.last_grad_norm):
         self.last_step_skipped = True
