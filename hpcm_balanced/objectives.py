@@ -31,7 +31,7 @@ def model_param_groups(model: torch.nn.Module, freeze: Sequence[str] = (), lr_mu
                          f"{type(model).__name__} has none: drop them")
     return [dict(params=hpcm_models.main_parameters(model), name='all', lr_mult=1.0)]
 
-# %% ../nbs/06_objectives.ipynb #f9ce4f7e
+# %% ../nbs/06_objectives.ipynb #564ef8ba
 class RDObjective:
     """Plain rate-distortion training with Adam.
 
@@ -53,8 +53,9 @@ class RDObjective:
 
     def make_criterion(self) -> torch.nn.Module: return RateDistortionLoss(self.cfg.lmbda, self.cfg.metric)
     def make_optimizer(self) -> torch.optim.Optimizer:
-        "Adam, or with `cfg.cautious_adam` Balanced's Cautious Adam (its task weights unused; `step` clips)."
-        if getattr(self.cfg, 'cautious_adam', False): return Balanced(self.groups, lr=self.cfg.base_lr, max_norm=0.0)
+        "Adam, or with `cfg.cautious_adam` Balanced's Cautious Adam, which clips itself (its task weights unused)."
+        if getattr(self.cfg, 'cautious_adam', False):
+            return Balanced(self.groups, lr=self.cfg.base_lr, max_norm=self.cfg.clip_max_norm)
         return torch.optim.Adam(self.groups, lr=self.cfg.base_lr)
     def make_schedule(self): return None
 
@@ -68,14 +69,19 @@ class RDObjective:
         "The scalar to back-propagate (the R-D loss; plus the auxiliary loss of entropy bottlenecks, if any)."
         return res['loss'] + (self.model.aux_loss() if self.aux_optimizer is not None else 0)
 
-# %% ../nbs/06_objectives.ipynb #87846346
+# %% ../nbs/06_objectives.ipynb #ed82aabb
 @patch
 def step(self: RDObjective) -> float | None:
     "Clip and update; the gradient norm before clipping, or None when it is not finite (nothing moved)."
-    c = self.cfg.clip_max_norm
-    norm = float(torch.nn.utils.clip_grad_norm_(self.params, c if c > 0 else math.inf))
-    if not math.isfinite(norm): return None
-    self.optimizer.step()
+    if isinstance(self.optimizer, Balanced):          # cautious_adam: its step clips and skips by itself
+        self.optimizer.step()
+        if self.optimizer.last_step_skipped: return None
+        norm = self.optimizer.last_grad_norm
+    else:
+        c = self.cfg.clip_max_norm
+        norm = float(torch.nn.utils.clip_grad_norm_(self.params, c if c > 0 else math.inf))
+        if not math.isfinite(norm): return None
+        self.optimizer.step()
     if self.aux_optimizer is not None: self.aux_optimizer.step()
     return norm
 
