@@ -734,7 +734,7 @@ def _apply_scale_stops(self: Trainer) -> list[str]:
     self.stopped_params = [p for n, p in self.model.named_parameters() if names[n] in roles and p.requires_grad]
     return [r for r in ROLES if r in roles]
 
-# %% ../nbs/06a_train.ipynb #4e13dfe3
+# %% ../nbs/06a_train.ipynb #6d2e897f
 @patch
 def state_dict(self: Trainer) -> dict:
     "Everything a resumed run needs to continue exactly."
@@ -764,13 +764,11 @@ def _resume(self: Trainer) -> str:
     if diff and self.dist.is_main: warnings.warn(f"resuming {path} with options that differ from the saved run (saved, now): {diff}")
     self.model.load_state_dict(state['model'])
     self.objective.load_state_dict(state['objective'])
-    self.lr_schedule.load_state_dict(state['lr_schedule'])
-    asked = MilestoneLR(self.config.base_lr, self.config.lr_milestone_epochs(), self.config.lr_gamma)
-    if {**asked.state_dict(), 'epoch': 0} != {**self.lr_schedule.state_dict(), 'epoch': 0}:   # e.g. more epochs
-        if self.dist.is_main:
-            print(f"note: the LR schedule follows this start's options: LR milestones at epochs {asked.milestones} "
-                  f"(the saved run had {self.lr_schedule.milestones}), factors {asked.factors}, base LR {asked.base_lr:g}")
-        asked.epoch, self.lr_schedule = self.lr_schedule.epoch, asked
+    saved_lr, asked = state['lr_schedule'], self.lr_schedule.state_dict()   # the schedule built from this start's options
+    if {**asked, 'epoch': 0} != {**saved_lr, 'epoch': 0} and self.dist.is_main:   # e.g. resumed with more epochs
+        print(f"note: the LR schedule follows this start's options: LR milestones at epochs {asked['milestones']} "
+              f"(the saved run had {saved_lr['milestones']}), factors {asked['factors']}, base LR {asked['base_lr']:g}")
+    self.lr_schedule.epoch = saved_lr['epoch']
     if self.scale_stopping is not None and state.get('scale_stopping'):
         self.scale_stopping.load_state_dict(state['scale_stopping']); self._apply_scale_stops()
     self.epoch, self.global_step = state['next_epoch'], state['global_step']
