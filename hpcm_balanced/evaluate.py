@@ -108,7 +108,7 @@ def evaluate_ladder(checkpoints: Sequence[str | Path | torch.nn.Module], folder,
     return merge_points(points, name, f"{len(points)} checkpoints, real bitstreams, {n} images from "
                                       f"{source_label(folder)}")
 
-# %% ../nbs/07_evaluate.ipynb #c030afb7
+# %% ../nbs/07_evaluate.ipynb #8b8333a9
 PILLOW_CODECS = {'jpeg': 'JPEG', 'webp': 'WEBP', 'avif': 'AVIF'}
 DEFAULT_QUALITIES = {'jpeg': (1, 3, 5, 8, 10, 15, 20, 30, 40, 50, 60, 70, 80, 90, 95),
                      'webp': (1, 5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95),
@@ -149,20 +149,21 @@ def pillow_encode_decode(x: torch.Tensor, codec: str, quality: int) -> tuple[byt
     t2 = time.perf_counter()
     return data, torch.from_numpy(np.asarray(dec, dtype=np.float32) / 255).permute(2, 0, 1), t1 - t0, t2 - t1
 
-def pillow_round_trip(x: torch.Tensor, codec: str, quality: int) -> dict:
+def pillow_round_trip(x: torch.Tensor, codec: str, quality: int, ms_ssim: bool = True) -> dict:
     """Encode and decode one image (3,H,W) in [0,1] with Pillow at `quality`, measured like `code_image` (bpp from
-    the file size, metrics on the decoded 8-bit image, seconds)."""
+    the file size, metrics on the decoded 8-bit image, seconds). `ms_ssim=False` leaves MS-SSIM out (`NaN`): it costs
+    far more than the codec itself (about 0.13 s for a 768x512 image on one CPU thread), so PSNR-only users skip it."""
     data, x_hat, t_enc, t_dec = pillow_encode_decode(x, codec, quality)
     h, w = x.shape[-2:]
     return {'height': int(h), 'width': int(w), 'bytes': len(data), 'bpp': len(data) * 8 / (h * w),
-            'psnr-rgb': psnr_rgb(x, x_hat), 'ms-ssim-rgb': ms_ssim_rgb(x, x_hat),
+            'psnr-rgb': psnr_rgb(x, x_hat), 'ms-ssim-rgb': ms_ssim_rgb(x, x_hat) if ms_ssim else float('nan'),
             'encoding_time': t_enc, 'decoding_time': t_dec, 'x_hat': x_hat}
 
 def pillow_codec_curve(codec: str, folder, qualities: Sequence[int] | None = None, max_images: int | None = None,
-                       name: str | None = None, progress: bool = True) -> dict:
+                       name: str | None = None, progress: bool = True, ms_ssim: bool = True) -> dict:
     """Rate-distortion curve of a Pillow codec ('jpeg', 'webp', 'avif') on `folder` (as in `evaluate`): one point per
     quality (averaged over images, points in quality order), CompressAI results format plus `quality` and
-    `per_image` rows (with a `quality` column)."""
+    `per_image` rows (with a `quality` column). `ms_ssim=False`: PSNR only (see `pillow_round_trip`)."""
     codec = _check_codec(codec)
     qualities = list(qualities or DEFAULT_QUALITIES[codec])
     images = list(iter_eval_images(folder, max_images))
@@ -171,7 +172,7 @@ def pillow_codec_curve(codec: str, folder, qualities: Sequence[int] | None = Non
     for q in tqdm(qualities, desc=f'{codec} qualities', disable=not progress):
         rows = []
         for img_name, x, notes in images:
-            row = pillow_round_trip(x, codec, q); row.pop('x_hat')
+            row = pillow_round_trip(x, codec, q, ms_ssim); row.pop('x_hat')
             rows.append({'image': img_name, 'quality': q, **row, 'notes': '; '.join(notes)})
         points.append(summarize(rows, f'{codec}-q{q}'))
     res = {k: [p['results'][k][0] for p in points] for k in RESULT_METRICS}
