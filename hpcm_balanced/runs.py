@@ -25,7 +25,7 @@ __all__ = ['CHECKPOINT_MODES', 'INDEX_NAME', 'CHECKPOINT_FORMAT', 'WEIGHTS_FORMA
            'read_metrics', 'RunFolder', 'read_status', 'write_status', 'load_yaml', 'pid_alive', 'lock_holder',
            'is_finished', 'in_progress']
 
-# %% ../nbs/05_runs.ipynb #490e5384
+# %% ../nbs/05_runs.ipynb #70403c72
 def _fsync_dir(folder: Path) -> None:
     "Make a rename inside `folder` durable (no-op where directories cannot be opened, e.g. Windows)."
     try: fd = os.open(folder, os.O_RDONLY)
@@ -34,13 +34,24 @@ def _fsync_dir(folder: Path) -> None:
     except OSError: pass
     finally: os.close(fd)
 
+def _umask() -> int:
+    "The process umask, read without changing it where Linux shows it (`/proc/self/status`)."
+    try:
+        for line in Path('/proc/self/status').read_text().splitlines():
+            if line.startswith('Umask:'): return int(line.split()[1], 8)
+    except OSError: pass
+    mask = os.umask(0o022); os.umask(mask)      # elsewhere: set and restore it at once
+    return mask
+
 def _atomic_write(path: Path, write) -> None:
     """Write `path` atomically: `write(f)` fills a temporary file in the same folder (binary), which is flushed,
-    fsync'ed and renamed onto `path`. On any error the temporary file is removed and `path` is untouched."""
+    fsync'ed and renamed onto `path`, with the mode `open()` would give it (0666 less the umask). On any error the
+    temporary file is removed and `path` is untouched."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent)
     try:
         with os.fdopen(fd, 'wb') as f:
+            if hasattr(os, 'fchmod'): os.fchmod(f.fileno(), 0o666 & ~_umask())
             write(f)
             f.flush(); os.fsync(f.fileno())
         os.replace(tmp, path)
